@@ -23,7 +23,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from tradeoffs import claims
+from tradeoffs.data import DATA_ENV, data_dir
 from tradeoffs.profiles import PROFILES
+from tradeoffs.progress import BATCH_ENV
+from tradeoffs.runtime import resolve_device
 
 ROOT = Path.cwd()
 NOTEBOOKS = ROOT / "notebooks"
@@ -42,10 +45,11 @@ def chapter_names() -> list[str]:
 
 
 def execute(name: str, profile: str = "cpu", device: str = "auto", seed: int = 0,
-            output_dir: Path = CHAPTERS, source_dir: Path = NOTEBOOKS) -> dict:
+            output_dir: Path = CHAPTERS, source_dir: Path = NOTEBOOKS, cell_timeout: int = 3600) -> dict:
     """Execute ``<source_dir>/<name>.ipynb`` with papermill into `output_dir`; return the run record.
 
     Call it once per process: the peak memory is the largest child process (the kernel) seen so far.
+    A cell running longer than `cell_timeout` seconds fails the chapter (a hang must not block CI).
     """
     import papermill  # only the book build needs it, not the library
 
@@ -54,19 +58,24 @@ def execute(name: str, profile: str = "cpu", device: str = "auto", seed: int = 0
         raise FileNotFoundError(f"no chapter {source}; chapters: {', '.join(chapter_names())}")
     if profile not in PROFILES:
         raise ValueError(f"unknown profile {profile!r}; valid profiles: {', '.join(PROFILES)}")
+    resolve_device(device)
     output = output_dir / f"{name}.ipynb"
     output.parent.mkdir(parents=True, exist_ok=True)
-    env = {"TRADEOFFS_RESULTS": str(claims.results_dir().resolve())}
-    os.environ.update(env)  # the kernel inherits it
+    # The kernel inherits these, as absolute paths (it runs in output_dir).
+    os.environ[claims.RESULTS_ENV] = str(claims.results_dir().resolve())
+    os.environ[DATA_ENV] = str(data_dir())
+    os.environ[BATCH_ENV] = "1"  # text progress bars: no widgets while papermill executes
 
     started = time.perf_counter()
     error = None
     try:
         papermill.execute_notebook(str(source), str(output), parameters={"profile": profile, "device": device,
                                    "seed": seed}, kernel_name="python3", progress_bar=sys.stderr.isatty(),
-                                   cwd=str(output_dir))
+                                   cwd=str(output_dir), execution_timeout=cell_timeout)
     except papermill.PapermillExecutionError as exc:
         error = f"cell {exc.exec_count}: {exc.ename}: {exc.evalue}"
+    except TimeoutError as exc:
+        error = f"a cell ran over {cell_timeout} s: {exc}"
     wall = time.perf_counter() - started
     if output.exists():
         hide_injected_parameters(output)

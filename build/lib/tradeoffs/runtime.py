@@ -1,0 +1,57 @@
+"""What every chapter does first: check its parameters, pick the device, seed, open the claims record."""
+
+from __future__ import annotations
+
+import random
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from tradeoffs import claims, plots, profiles
+
+DEVICES = ("auto", "cpu", "cuda", "cuda:N", "mps")
+
+
+@dataclass(frozen=True)
+class Run:
+    """A chapter's execution: its profile's settings, the device and the seed."""
+
+    chapter: str
+    profile: str
+    device: torch.device
+    seed: int
+    settings: Any
+
+
+def resolve_device(device: str) -> torch.device:
+    """``auto`` is CUDA when present, else the CPU; ``cpu``, ``cuda``, ``cuda:N`` and ``mps`` as named."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if not (device in ("cpu", "cuda", "mps") or re.fullmatch(r"cuda:\d+", device)):
+        raise ValueError(f"unknown device {device!r}; valid devices: {', '.join(DEVICES)}")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} asked for, but torch sees no CUDA GPU; use device='auto' or 'cpu'")
+    if device == "mps" and not torch.backends.mps.is_available():
+        raise ValueError("device 'mps' asked for, but torch sees no Apple GPU; use device='auto' or 'cpu'")
+    return torch.device(device)
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy's global generator and torch (all devices)."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def start_chapter(chapter: str, profile: str = "cpu", device: str = "auto", seed: int = 0) -> Run:
+    """Validate the papermill parameters, seed, set the figure style and open the claims record."""
+    settings = profiles.settings(chapter, profile)
+    run = Run(chapter=chapter, profile=profile, device=resolve_device(device), seed=int(seed), settings=settings)
+    seed_everything(run.seed)
+    plots.use_book_style()
+    claims.start_record(chapter, profile)
+    print(f"{chapter}: profile={profile}, device={run.device}, seed={run.seed}, torch {torch.__version__}")
+    return run
