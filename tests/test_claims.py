@@ -73,7 +73,7 @@ def test_claims_table_markdown(results):
             claims.claim("gaussian.table1.sigma3_6.adversarial_training.change.adv_error", -4.83, tol=0.01),
             claims.claim("tsipras.theorem2_1.bound_holds", None)]
     table = claims.claims_table(rows).splitlines()
-    assert len(table) == 2 + 3
+    assert len(table) == 2 + 3  # no common prefix to factor out
     assert "> 99%" in table[2] and "99.87%" in table[2] and "reproduced" in table[2]
     assert "-14.03%" in table[3] and "+9.2" in table[3] and "differs" in table[3]
     assert "not run" in table[4]
@@ -100,3 +100,13 @@ def test_scorecard_and_status_pages(results, tmp_path):
 def test_empty_results_say_what_to_run(results, tmp_path):
     scorecard, status = book.write_pages(results, tmp_path / "generated")
     assert "make book" in scorecard.read_text() and "make book" in status.read_text()
+
+
+def test_chapter_tables_factor_out_the_common_prefix(results):
+    claims.start_record("01_test", "cpu")
+    rows = [claims.claim("tsipras.eq4.averaging.standard_accuracy", 99.87),
+            claims.claim("tsipras.eq4.averaging.adversarial_accuracy", 0.13)]
+    text = claims.claims_table(rows)
+    assert text.startswith("Claims `tsipras.eq4.averaging.*`:")
+    assert "| `standard_accuracy` |" in text and "| `adversarial_accuracy` |" in text
+    assert "`tsipras.eq4.averaging.standard_accuracy`" in claims.claims_table(rows, with_profile=True)

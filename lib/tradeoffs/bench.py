@@ -66,12 +66,12 @@ def _load_mnist():
 
 
 BENCHMARKS = [
-    Benchmark("Table 1 closed forms (gaussian.training_errors)", 0.01, _table1),
-    Benchmark("one W*_lambda (gaussian.tradeoff_optimum)", 0.05, _tradeoff_optimum),
-    Benchmark("200 SGD steps, linear d=784, batch 512: standard", 0.6, _sgd_linear("standard")),
-    Benchmark("200 SGD steps, linear d=784, batch 512: adversarial (FGSM)", 1.2, _sgd_linear("adversarial")),
-    Benchmark("200 SGD steps, linear d=784, batch 512: noise", 1.5, _sgd_linear("noise")),
-    Benchmark("PGD-40 l_inf, MLP 784-256-10, batch 256", 1.5, _pgd_mlp),
+    Benchmark("Table 1 closed forms (gaussian.training_errors)", 0.005, _table1),
+    Benchmark("one W*_lambda (gaussian.tradeoff_optimum)", 0.02, _tradeoff_optimum),
+    Benchmark("200 SGD steps, linear d=784, batch 512: standard", 0.5, _sgd_linear("standard")),
+    Benchmark("200 SGD steps, linear d=784, batch 512: adversarial (FGSM)", 1.5, _sgd_linear("adversarial")),
+    Benchmark("200 SGD steps, linear d=784, batch 512: noise", 2.0, _sgd_linear("noise")),
+    Benchmark("PGD-40 l_inf, MLP 784-256-10, batch 256", 0.5, _pgd_mlp),
     Benchmark("load MNIST train (50k, checksum verified)", 2.0, _load_mnist),
 ]
 

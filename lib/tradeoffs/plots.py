@@ -105,3 +105,17 @@ def plot_finite_sample(axes, results, targets: dict[str, float], title: str, dis
                     ylim=(0, distance))
     angle_ax.set(xscale="log", yscale="log", xlabel="training samples n", ylabel=r"$1 - \cos(u, e_{12})$")
     position_ax.legend(fontsize=8)
+
+
+def markdown_table(header: list[str], rows: list[list]) -> str:
+    """A Markdown table: one header row, then the rows (cells are written with str())."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def table(header: list[str], rows: list[list]):
+    """Show a table in a notebook (Markdown output, so the book renders it as a table)."""
+    from IPython.display import Markdown
+
+    return Markdown(markdown_table(header, rows))

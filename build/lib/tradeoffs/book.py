@@ -24,6 +24,7 @@ from pathlib import Path
 
 from tradeoffs import claims
 from tradeoffs.data import DATA_ENV, data_dir
+from tradeoffs.plots import markdown_table
 from tradeoffs.profiles import PROFILES
 from tradeoffs.progress import BATCH_ENV
 from tradeoffs.runtime import resolve_device
@@ -147,11 +148,11 @@ def scorecard_markdown(records: list[dict]) -> str:
     """One summary row per chapter, then every claim of every chapter."""
     if not records:
         return "No chapter has been executed yet: run `make book`.\n"
-    lines = ["| chapter | profile | claims | reproduced | differs | not run |", "|---|---|---|---|---|---|"]
+    summary = []
     for r in records:
-        counts = {s: sum(c["status"] == s for c in r["claims"]) for s in claims.STATUSES}
-        lines.append(f"| {r['chapter']} | {r['profile']} | {len(r['claims'])} | {counts['reproduced']} | "
-                     f"{counts['differs']} | {counts['not-run']} |")
+        counts = [sum(c["status"] == s for c in r["claims"]) for s in claims.STATUSES]
+        summary.append([r["chapter"], r["profile"], len(r["claims"]), *counts])
+    lines = [markdown_table(["chapter", "profile", "claims", "reproduced", "differs", "not run"], summary)]
     for r in records:
         lines += ["", f"## {r['chapter']}", "", claims.claims_table(r["claims"], with_profile=True)]
     return "\n".join(lines) + "\n"
@@ -161,18 +162,14 @@ def status_markdown(runs: list[dict]) -> str:
     """Wall time and peak memory of each chapter's last execution, and the environment."""
     if not runs:
         return "No chapter has been executed yet: run `make book`.\n"
-    lines = ["| chapter | profile | device | status | wall time | peak memory | finished (UTC) |",
-             "|---|---|---|---|---|---|---|"]
-    for r in runs:
-        lines.append(f"| {r['chapter']} | {r['profile']} | {r['device']} | {r['status']} | "
-                     f"{r['wall_seconds']:.0f} s | {r['peak_memory_mb']:.0f} MB | {r['finished_at']} |")
+    rows = [[r["chapter"], r["profile"], r["device"], r["status"], f"{r['wall_seconds']:.0f} s",
+             f"{r['peak_memory_mb']:.0f} MB", r["finished_at"]] for r in runs]
     total = sum(r["wall_seconds"] for r in runs)
     env = runs[-1]["environment"]
-    lines += ["", f"Total: {total / 60:.1f} min.", "",
-              f"Python {env['python']} on {env['platform']}, {env['cpu_count']} CPUs.", "",
-              "| package | version |", "|---|---|"]
-    lines += [f"| {k} | {v} |" for k, v in env["versions"].items()]
-    return "\n".join(lines) + "\n"
+    return "\n".join([
+        markdown_table(["chapter", "profile", "device", "status", "wall time", "peak memory", "finished (UTC)"], rows),
+        "", f"Total: {total / 60:.1f} min.", "", f"Python {env['python']} on {env['platform']}, {env['cpu_count']} CPUs.",
+        "", markdown_table(["package", "version"], list(env["versions"].items()))]) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -132,17 +132,29 @@ def load_record(path: Path) -> dict:
 
 
 def claims_table(claims: list[Claim | dict], *, with_profile: bool = False) -> str:
-    """A Markdown table of claims: paper, ours, difference, status (and where the paper printed it)."""
+    """A Markdown table of claims: paper, ours, difference, status (and where the paper printed it).
+
+    In a chapter (``with_profile=False``) the ids' common prefix is shown once, above the table.
+    """
+    from tradeoffs.plots import markdown_table
+
+    claims = [asdict(c) if isinstance(c, Claim) else c for c in claims]
+    prefix = "" if with_profile or len(claims) < 2 else _common_prefix([c["id"] for c in claims])
     header = ["claim", "source", "paper", "ours", "ours - paper", "status"] + (["profile"] if with_profile else [])
-    rows = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    rows = []
     for c in claims:
-        c = asdict(c) if isinstance(c, Claim) else c
         paper = f"{'' if c['relation'] == '=' else c['relation'] + ' '}{_fmt(c['paper'])}"
         diff = "" if c["ours"] is None else _fmt(c["ours"] - c["paper"], signed=True)
-        cells = [f"`{c['id']}`", c["source"], paper + c["unit"], _fmt(c["ours"]) + ("" if c["ours"] is None else c["unit"]),
-                 diff, _badge(c["status"])] + ([c["profile"]] if with_profile else [])
-        rows.append("| " + " | ".join(cells) + " |")
-    return "\n".join(rows)
+        rows.append([f"`{c['id'][len(prefix):]}`", c["source"], paper + c["unit"],
+                     _fmt(c["ours"]) + ("" if c["ours"] is None else c["unit"]), diff, _badge(c["status"])]
+                    + ([c["profile"]] if with_profile else []))
+    return (f"Claims `{prefix}*`:\n\n" if prefix else "") + markdown_table(header, rows)
+
+
+def _common_prefix(ids: list[str]) -> str:
+    """The longest common prefix of the ids that ends at a dot ('' if none)."""
+    prefix = os.path.commonprefix(ids)
+    return prefix[: prefix.rfind(".") + 1]
 
 
 def _fmt(value: float | None, signed: bool = False) -> str:
@@ -153,7 +165,7 @@ def _fmt(value: float | None, signed: bool = False) -> str:
 
 
 def _badge(status: str) -> str:
-    return {"reproduced": "✅ reproduced", "differs": "❌ differs", "not-run": "⏸ not run"}[status]
+    return {"reproduced": "reproduced", "differs": "**differs**", "not-run": "not run"}[status]
 
 
 def _append(path: Path, record: Claim) -> None:

@@ -54,4 +54,6 @@ def start_chapter(chapter: str, profile: str = "cpu", device: str = "auto", seed
     plots.use_book_style()
     claims.start_record(chapter, profile)
     print(f"{chapter}: profile={profile}, device={run.device}, seed={run.seed}, torch {torch.__version__}")
+    for field, value in vars(settings).items():
+        print(f"  {field} = {value}")
     return run
