@@ -110,9 +110,12 @@ def test_bad_parameters_fail_before_running(tmp_path):
 
 def test_chapter_runs_from_a_copy_outside_the_repository(tmp_path):
     """As Colab runs it: the .ipynb alone, the package installed (not the source tree), no repo files."""
-    site = tmp_path / "site"
+    source, site = tmp_path / "source", tmp_path / "site"
+    shutil.copytree(ROOT / "lib", source / "lib", ignore=shutil.ignore_patterns("*.egg-info", "__pycache__"))
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, source / name)
     subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
-                    "--target", str(site), str(ROOT)], check=True, capture_output=True)
+                    "--target", str(site), str(source)], check=True, capture_output=True)
     work = tmp_path / "colab"
     work.mkdir()
     shutil.copy(ROOT / "notebooks" / f"{CHAPTERS[0]}.ipynb", work)
