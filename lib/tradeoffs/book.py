@@ -72,7 +72,8 @@ def execute(name: str, profile: str = "cpu", device: str = "auto", seed: int = 0
     try:
         papermill.execute_notebook(str(source), str(output), parameters={"profile": profile, "device": device,
                                    "seed": seed}, kernel_name="python3", progress_bar=sys.stderr.isatty(),
-                                   cwd=str(output_dir), execution_timeout=cell_timeout)
+                                   cwd=str(output_dir), execution_timeout=cell_timeout,
+                                   kernel_manager_class=_local_kernel_manager())
     except papermill.PapermillExecutionError as exc:
         error = f"cell {exc.exec_count}: {exc.ename}: {exc.evalue}"
     except TimeoutError as exc:
@@ -122,6 +123,22 @@ def environment() -> dict:
             versions[package] = "not installed"
     return {"python": platform.python_version(), "platform": platform.platform(),
             "cpu_count": os.cpu_count(), "versions": versions}
+
+
+def _local_kernel_manager():
+    """A kernel manager whose kernel talks over local IPC sockets, not TCP ports (POSIX only)."""
+    from jupyter_client.manager import AsyncKernelManager
+    from traitlets import default
+
+    if os.name != "posix":
+        return AsyncKernelManager
+
+    class LocalKernelManager(AsyncKernelManager):
+        @default("transport")
+        def _default_transport(self):
+            return "ipc"
+
+    return LocalKernelManager
 
 
 def _peak_child_rss_mb() -> float:
@@ -183,6 +200,10 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("pages", help="render the scorecard and environment pages")
     commands.add_parser("list", help="print the chapter names")
     args = parser.parse_args(argv)
+    if not NOTEBOOKS.is_dir():
+        print(f"error: no notebooks/ in {ROOT}; run this from the repository root (as the Makefile does)",
+              file=sys.stderr)
+        return 2
 
     try:
         if args.command == "run":

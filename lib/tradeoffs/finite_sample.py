@@ -73,7 +73,8 @@ def analytic_positions(model: TwoGaussians, eps_p: float, delta_sigma: float,
 
 def train_hyperplanes(model: TwoGaussians, *, d: int, eps: float, delta_sigma: float,
                       sample_sizes: tuple[int, ...], seeds: int, steps: int, temperature: float = TEMPERATURE,
-                      batch_size: int = 512, lr: float = 0.2, show_progress: bool = True) -> list[TrainedHyperplane]:
+                      batch_size: int = 512, lr: float = 0.2, device: torch.device | str = "cpu",
+                      show_progress: bool = True) -> list[TrainedHyperplane]:
     """Train the three methods on nested samples of each size; one training set per seed.
 
     Adversarial training (l_inf, radius eps, the attack ``attacks.fgsm``, exact for a linear model)
@@ -90,18 +91,18 @@ def train_hyperplanes(model: TwoGaussians, *, d: int, eps: float, delta_sigma: f
     }
     results = []
     bar = progress(total=seeds * len(sample_sizes) * len(METHODS), disable=not show_progress,
-               desc=f"SGD, sigma=({model.sigma1:g}, {model.sigma2:g})")
+                   desc=f"SGD, sigma=({model.sigma1:g}, {model.sigma2:g})")
     for seed in range(seeds):
         x_all, y_all = sample_two_gaussians(max(sample_sizes), model, e12, torch.Generator().manual_seed(seed))
+        x_all, y_all = x_all.to(device), y_all.to(device)
         for n in sample_sizes:
-            x, y = x_all[:n], y_all[:n]
             torch.manual_seed(1000 + seed)
-            standard_model = None
+            standard_model = LinearClassifier(d).to(device)
             for method in METHODS:
-                classifier = LinearClassifier(d) if standard_model is None else copy.deepcopy(standard_model)
-                train.fit(classifier, x, y, objectives[method], steps=steps, batch_size=batch_size, lr=lr,
-                          generator=torch.Generator().manual_seed(seed))
-                standard_model = standard_model or classifier
+                # adversarial and noise training warm-start from the standard solution
+                classifier = standard_model if method == "standard" else copy.deepcopy(standard_model)
+                train.fit(classifier, x_all[:n], y_all[:n], objectives[method], steps=steps,
+                          batch_size=batch_size, lr=lr, generator=torch.Generator().manual_seed(seed))
                 results.append(_measure(classifier, method, n, seed, model, e12, eps))
                 bar.update()
     bar.close()
@@ -110,7 +111,7 @@ def train_hyperplanes(model: TwoGaussians, *, d: int, eps: float, delta_sigma: f
 
 def _measure(classifier: LinearClassifier, method: str, n: int, seed: int, model: TwoGaussians,
              e12: torch.Tensor, eps: float) -> TrainedHyperplane:
-    u, b = classifier.direction.detach(), classifier.bias.item()
+    u, b = classifier.direction.detach().cpu(), classifier.bias.item()
     cosine = torch.dot(u, e12).item()
     standard_error, robust_error = linear_errors(u, b, model, e12, eps)
     return TrainedHyperplane(method=method, n=n, seed=seed, position=-b / cosine, cosine=cosine,
@@ -118,7 +119,7 @@ def _measure(classifier: LinearClassifier, method: str, n: int, seed: int, model
 
 
 def soft_margin_svm(model: TsiprasModel, *, eps: float, samples: int, steps: int, seed: int = 0,
-                    batch_size: int = 512, lr: float = 0.1) -> torch.Tensor:
+                    batch_size: int = 512, lr: float = 0.1, device: torch.device | str = "cpu") -> torch.Tensor:
     """Theorem 2.2 of Tsipras et al.: the unit-norm soft-margin SVM trained on samples of Eq. (3).
 
     Minimizes E max(0, 1 - y w.x) over ||w||_2 <= 1, or with eps > 0 its adversarial version
@@ -129,9 +130,9 @@ def soft_margin_svm(model: TsiprasModel, *, eps: float, samples: int, steps: int
     generator = torch.Generator().manual_seed(seed)
     x, y = model.sample(samples, generator)
     torch.manual_seed(seed)
-    svm = LinearClassifier(model.d + 1, bias=False, unit_norm=False)
+    svm = LinearClassifier(model.d + 1, bias=False, unit_norm=False).to(device)
     objective = (train.standard(train.hinge_loss) if eps == 0 else
                  train.adversarial(train.hinge_loss, attacks.fgsm, eps, clip=None, loss_fn=attacks.default_loss))
-    train.fit(svm, x, y, objective, steps=steps, batch_size=batch_size, lr=lr, generator=generator,
-              project=lambda m: m.weight.div_(m.weight.norm().clamp(min=1.0)))
-    return svm.weight.detach()
+    train.fit(svm, x.to(device), y.to(device), objective, steps=steps, batch_size=batch_size, lr=lr,
+              generator=generator, project=lambda m: m.weight.div_(m.weight.norm().clamp(min=1.0)))
+    return svm.weight.detach().cpu()

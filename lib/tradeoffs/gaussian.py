@@ -213,14 +213,16 @@ def uniform_on_linf_sphere(n: int, d: int, rng: np.random.Generator) -> np.ndarr
 
 
 def linf_sphere_norms(n: int, d: int, rng: np.random.Generator, chunk: int = 1 << 22) -> tuple[np.ndarray, np.ndarray]:
-    """||X||_2 and ||X||_1 / ||X||_2 of n points X uniform on the l_inf unit sphere (in chunks)."""
+    """||X||_2 and eps_inf / eps = ||X||_1 / ||X||_2 of n points X uniform on the l_inf unit sphere.
+
+    (Generated in chunks of about `chunk` numbers, so that large n and d fit in memory.)
+    """
     l2, ratio = [], []
     rows = max(1, chunk // d)
     for start in range(0, n, rows):
         x = uniform_on_linf_sphere(min(rows, n - start), d, rng)
-        norm2 = np.linalg.norm(x, axis=1)
-        l2.append(norm2)
-        ratio.append(np.abs(x).sum(1) / norm2)
+        l2.append(np.linalg.norm(x, axis=1))
+        ratio.append(linf_distance_constant(x, 1.0))
     return np.concatenate(l2), np.concatenate(ratio)
 
 

@@ -18,7 +18,10 @@ class LinearClassifier(nn.Module):
         super().__init__()
         self.unit_norm = unit_norm
         self.weight = nn.Parameter(torch.randn(d) / d**0.5)
-        self.bias = nn.Parameter(torch.zeros(())) if bias else torch.zeros(())
+        if bias:
+            self.bias = nn.Parameter(torch.zeros(()))
+        else:
+            self.register_buffer("bias", torch.zeros(()))  # moves with .to(device)
 
     @property
     def direction(self) -> torch.Tensor:
@@ -35,5 +38,5 @@ def fixed_linear(weight, bias: float = 0.0) -> LinearClassifier:
     model = LinearClassifier(weight.numel(), bias=False, unit_norm=False)
     with torch.no_grad():
         model.weight.copy_(weight)
-    model.bias = torch.tensor(float(bias))
+        model.bias.fill_(float(bias))
     return model.eval()
