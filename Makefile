@@ -20,7 +20,7 @@ MNIST       := $(TRADEOFFS_DATA)/mnist.npz
 help:  ## this list
 	@echo "tradeoffs: an executable book on the accuracy-robustness trade-off"
 	@echo
-	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
+	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 	@echo
 	@echo "  variables: PROFILE=smoke|cpu|paper (default cpu)  DEVICE=auto|cpu|cuda|cuda:N|mps  SEED=0"
 	@echo "             NAME=<chapter> for 'make chapter'; chapters: $(CHAPTERS)"
@@ -52,6 +52,8 @@ pages: setup
 	$(PY) -m tradeoffs.book pages
 
 html: pages  ## build the HTML from the executed chapters (never executes; any warning fails) -> _build/html
+	@for name in $(CHAPTERS); do test -f book/chapters/$$name.ipynb || \
+	  { echo "book/chapters/$$name.ipynb is missing: run 'make chapters' (or 'make book') first"; exit 1; }; done
 	$(VENV)/bin/jupyter-book build . -n -W --keep-going
 	@echo "The book is at $(CURDIR)/_build/html/index.html"
 
