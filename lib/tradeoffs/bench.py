@@ -38,13 +38,10 @@ def _tradeoff_optimum():
 
 def _sgd_linear(method: str):
     def setup():
-        from tradeoffs import attacks, finite_sample, gaussian, models, train
+        from tradeoffs import finite_sample, gaussian, models, train
         model, e12 = gaussian.TwoGaussians(3, 6, 28.0), finite_sample.paper_direction(784)
         x, y = gaussian.sample_two_gaussians(20_000, model, e12, torch.Generator().manual_seed(0))
-        loss = finite_sample.smoothed_zero_one_loss(0.5)
-        objective = {"standard": train.standard(loss),
-                     "adversarial": train.adversarial(loss, attacks.fgsm, 0.5, clip=None, loss_fn=attacks.default_loss),
-                     "noise": train.noise(loss, 3.5)}[method]
+        objective = finite_sample.objectives(eps=0.5, delta_sigma=3.5)[method]
         return lambda: train.fit(models.LinearClassifier(784), x, y, objective, steps=200, batch_size=512, lr=0.2,
                                  generator=torch.Generator().manual_seed(0))
     return setup

@@ -23,11 +23,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from tradeoffs import claims
-from tradeoffs.data import DATA_ENV, data_dir
 from tradeoffs.plots import markdown_table
 from tradeoffs.profiles import PROFILES
 from tradeoffs.progress import BATCH_ENV
-from tradeoffs.runtime import resolve_device
 
 ROOT = Path.cwd()
 NOTEBOOKS = ROOT / "notebooks"
@@ -53,6 +51,9 @@ def execute(name: str, profile: str = "cpu", device: str = "auto", seed: int = 0
     A cell running longer than `cell_timeout` seconds fails the chapter (a hang must not block CI).
     """
     import papermill  # only the book build needs it, not the library
+
+    from tradeoffs.data import DATA_ENV, data_dir  # these import torch: not needed by `pages`
+    from tradeoffs.runtime import resolve_device
 
     source = source_dir / f"{name}.ipynb"
     if not source.exists():

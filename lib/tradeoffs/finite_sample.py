@@ -71,24 +71,30 @@ def analytic_positions(model: TwoGaussians, eps_p: float, delta_sigma: float,
             "noise": standard_optimum(noisy)}
 
 
+def objectives(eps: float, delta_sigma: float, temperature: float = TEMPERATURE) -> dict[str, train.Objective]:
+    """The three training methods of Sec. 4.1 on the smoothed 0-1 loss, by name (``METHODS``).
+
+    Adversarial: l_inf radius eps, inner maximum by ``attacks.fgsm`` (exact for a linear model) on the
+    logistic loss, whose input gradient never underflows to 0. Noise: delta ~ N(0, delta_sigma^2 I).
+    """
+    loss = smoothed_zero_one_loss(temperature)
+    return {"standard": train.standard(loss),
+            "adversarial": train.adversarial(loss, attacks.fgsm, eps, clip=None, loss_fn=attacks.default_loss),
+            "noise": train.noise(loss, delta_sigma)}
+
+
 def train_hyperplanes(model: TwoGaussians, *, d: int, eps: float, delta_sigma: float,
                       sample_sizes: tuple[int, ...], seeds: int, steps: int, temperature: float = TEMPERATURE,
                       batch_size: int = 512, lr: float = 0.2, device: torch.device | str = "cpu",
                       show_progress: bool = True) -> list[TrainedHyperplane]:
     """Train the three methods on nested samples of each size; one training set per seed.
 
-    Adversarial training (l_inf, radius eps, the attack ``attacks.fgsm``, exact for a linear model)
-    and noise training (delta ~ N(0, delta_sigma^2 I)) start from the standard solution on the same
-    sample: from a random start the smoothed loss under attack is flat and SGD does not move.
+    The methods are ``objectives(eps, delta_sigma, temperature)``. Adversarial and noise training
+    start from the standard solution on the same sample: from a random start the smoothed loss under
+    attack is flat and SGD does not move.
     """
     e12 = paper_direction(d)
-    loss = smoothed_zero_one_loss(temperature)
-    objectives = {
-        "standard": train.standard(loss),
-        # the attack uses the logistic loss, whose input gradient never underflows to 0
-        "adversarial": train.adversarial(loss, attacks.fgsm, eps, clip=None, loss_fn=attacks.default_loss),
-        "noise": train.noise(loss, delta_sigma),
-    }
+    methods = objectives(eps, delta_sigma, temperature)
     results = []
     bar = progress(total=seeds * len(sample_sizes) * len(METHODS), disable=not show_progress,
                    desc=f"SGD, sigma=({model.sigma1:g}, {model.sigma2:g})")
@@ -101,7 +107,7 @@ def train_hyperplanes(model: TwoGaussians, *, d: int, eps: float, delta_sigma: f
             for method in METHODS:
                 # adversarial and noise training warm-start from the standard solution
                 classifier = standard_model if method == "standard" else copy.deepcopy(standard_model)
-                train.fit(classifier, x_all[:n], y_all[:n], objectives[method], steps=steps,
+                train.fit(classifier, x_all[:n], y_all[:n], methods[method], steps=steps,
                           batch_size=batch_size, lr=lr, generator=torch.Generator().manual_seed(seed))
                 results.append(_measure(classifier, method, n, seed, model, e12, eps))
                 bar.update()
