@@ -71,7 +71,7 @@ def test_stays_in_ball_and_box(attack, norm, clip, arch, seed):
     # eps from small to larger than the box, so both constraints bind
     eps = float(torch.empty(1).uniform_(0.05, 0.6)) * (1.0 if norm == "linf" else 8.0)
 
-    x_adv = ATTACKS[attack](model, x, y, eps, norm=norm, clip=clip)
+    x_adv = ATTACKS[attack](model, x, y, eps=eps, norm=norm, clip=clip)
 
     assert x_adv.shape == x.shape and x_adv.dtype == x.dtype and not x_adv.requires_grad
     assert (perturbation_norm(x_adv, x, norm) <= eps + TOL).all()
@@ -86,7 +86,7 @@ def test_binary_model_and_float64(attack):
     model = nn.Sequential(nn.Linear(5, 8), nn.Tanh(), nn.Linear(8, 1)).double()
     x = torch.rand(10, 5, dtype=torch.float64)
     y = torch.randint(0, 2, (10,)) * 2 - 1
-    x_adv = ATTACKS[attack](model, x, y, 0.2, norm="l2")
+    x_adv = ATTACKS[attack](model, x, y, eps=0.2, norm="l2")
     assert x_adv.dtype == torch.float64
     assert (perturbation_norm(x_adv, x, "l2") <= 0.2 + TOL).all()
     assert x_adv.min() >= 0 and x_adv.max() <= 1
@@ -100,7 +100,7 @@ DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 def test_output_on_input_device(attack, device):
     torch.manual_seed(0)
     model, x = tiny_cnn().to(device), torch.rand(4, 1, 8, 8, device=device)
-    x_adv = ATTACKS[attack](model, x, torch.tensor([0, 1, 2, 0], device=device), 0.5, norm="l2")
+    x_adv = ATTACKS[attack](model, x, torch.tensor([0, 1, 2, 0], device=device), eps=0.5, norm="l2")
     assert x_adv.device == x.device
     assert (perturbation_norm(x_adv, x, "l2") <= 0.5 + TOL).all()
 
@@ -109,7 +109,7 @@ def test_output_on_input_device(attack, device):
 def test_eps_zero_returns_x(attack):
     torch.manual_seed(0)
     x = torch.rand(4, 1, 8, 8)
-    x_adv = ATTACKS[attack](tiny_cnn(), x, torch.tensor([0, 1, 2, 0]), 0.0)
+    x_adv = ATTACKS[attack](tiny_cnn(), x, torch.tensor([0, 1, 2, 0]), eps=0.0)
     assert torch.equal(x_adv, x)
 
 
@@ -131,7 +131,7 @@ def linear_binary_problem(seed: int = 0):
 def test_linf_linear_worst_case_is_exact(attack):
     model, x, y, w, b = linear_binary_problem()
     eps = 0.3
-    x_adv = attack(model, x, y, eps, norm="linf", clip=None)
+    x_adv = attack(model, x, y, eps=eps, norm="linf", clip=None)
     yf = y.double()[:, None]
     torch.testing.assert_close(x_adv, x - eps * yf * w.sign(), atol=1e-9, rtol=0)
     margin_drop = y * (x @ w + b) - y * (x_adv @ w + b)
@@ -150,7 +150,7 @@ def test_linf_linear_worst_case_is_exact(attack):
 def test_l2_linear_worst_case_is_exact(attack):
     model, x, y, w, b = linear_binary_problem(1)
     eps = 0.5
-    x_adv = attack(model, x, y, eps, norm="l2", clip=None)
+    x_adv = attack(model, x, y, eps=eps, norm="l2", clip=None)
     yf = y.double()[:, None]
     torch.testing.assert_close(x_adv, x - eps * yf * w / w.norm(), atol=1e-6, rtol=0)
     margin_drop = y * (x @ w + b) - y * (x_adv @ w + b)
@@ -195,8 +195,8 @@ def test_pgd_at_least_as_strong_as_fgsm(trained_mlp, norm, eps, seed):
     model, x, y = trained_mlp
     torch.manual_seed(seed)
     clean_loss, clean_acc = loss_and_accuracy(model, x, y)
-    fgsm_loss, fgsm_acc = loss_and_accuracy(model, fgsm(model, x, y, eps, norm=norm, clip=None), y)
-    pgd_loss, pgd_acc = loss_and_accuracy(model, pgd(model, x, y, eps, norm=norm, steps=20, clip=None), y)
+    fgsm_loss, fgsm_acc = loss_and_accuracy(model, fgsm(model, x, y, eps=eps, norm=norm, clip=None), y)
+    pgd_loss, pgd_acc = loss_and_accuracy(model, pgd(model, x, y, eps=eps, norm=norm, steps=20, clip=None), y)
     assert clean_loss < fgsm_loss < pgd_loss
     assert pgd_acc <= fgsm_acc < clean_acc
 
@@ -208,9 +208,9 @@ def test_restarts_keep_per_example_best(trained_mlp, norm, eps):
     model, x, y = trained_mlp
     kwargs = dict(norm=norm, steps=5, clip=None)
     torch.manual_seed(1)
-    singles = [pgd(model, x, y, eps, **kwargs) for _ in range(4)]
+    singles = [pgd(model, x, y, eps=eps, **kwargs) for _ in range(4)]
     torch.manual_seed(1)
-    x_multi = pgd(model, x, y, eps, restarts=4, **kwargs)
+    x_multi = pgd(model, x, y, eps=eps, restarts=4, **kwargs)
 
     with torch.no_grad():
         logits = torch.stack([model(s) for s in singles])  # [R, N, K]
@@ -242,7 +242,7 @@ def kl_from_clean(model, x, x_adv):
 def test_trades_attack_increases_kl(norm, eps, seed):
     torch.manual_seed(seed)
     model, x = tiny_cnn(), torch.rand(64, 1, 8, 8)
-    x_adv = trades_attack(model, x, None, eps, norm=norm)
+    x_adv = trades_attack(model, x, None, eps=eps, norm=norm)
     assert (perturbation_norm(x_adv, x, norm) <= eps + TOL).all()
     assert x_adv.min() >= 0 and x_adv.max() <= 1
     kl_adv = kl_from_clean(model, x, x_adv)
@@ -259,7 +259,7 @@ def test_trades_attack_increases_kl(norm, eps, seed):
 
 def test_trades_attack_binary_model():
     model, x, y, w, b = linear_binary_problem()
-    x_adv = trades_attack(model, x, y, 0.3, norm="linf", clip=None)
+    x_adv = trades_attack(model, x, y, eps=0.3, norm="linf", clip=None)
     # KL(p(x) || p(x')) grows with |f(x') - f(x)|, and for f linear every ascent step moves
     # the logit further from f(x) by alpha * ||w||_1: the attack ends on a corner of the ball
     assert (perturbation_norm(x_adv, x, "linf") <= 0.3 + TOL).all()
@@ -283,7 +283,7 @@ def test_gradient_survives_softmax_saturation():
     x = torch.randn(64, 5)
     y = model(x).argmax(1)
     assert (model(x)[:, 0] - model(x)[:, 1]).abs().max() > 40
-    x_adv = fgsm(model, x, y, 0.1, clip=None)
+    x_adv = fgsm(model, x, y, eps=0.1, clip=None)
     w = model.weight.detach()
     torch.testing.assert_close(x_adv, x + 0.1 * (w[1 - y] - w[y]).sign())
 
@@ -309,7 +309,7 @@ def test_model_mode_and_grads_untouched(attack, mode):
     x, y = torch.rand(8, 1, 8, 8), torch.randint(0, 3, (8,))
 
     with torch.no_grad():  # the attacks must work even when called under no_grad
-        ATTACKS[attack](model, x, y, 0.1)
+        ATTACKS[attack](model, x, y, eps=0.1)
 
     assert [m.training for m in model.modules()] == flags
     assert all(p.grad is None for p in model.parameters())
@@ -323,38 +323,38 @@ def test_model_mode_and_grads_untouched(attack, mode):
 def test_bad_arguments(attack):
     model, x, y = tiny_cnn(), torch.rand(4, 1, 8, 8), torch.tensor([0, 1, 2, 0])
     with pytest.raises(ValueError, match=r"unknown norm 'l1'.*'linf', 'l2'"):
-        ATTACKS[attack](model, x, y, 0.1, norm="l1")
+        ATTACKS[attack](model, x, y, eps=0.1, norm="l1")
     with pytest.raises(ValueError, match="eps must be"):
-        ATTACKS[attack](model, x, y, -0.1)
+        ATTACKS[attack](model, x, y, eps=-0.1)
     with pytest.raises(ValueError, match="outside the clip range"):
-        ATTACKS[attack](model, x + 1.0, y, 0.1)
+        ATTACKS[attack](model, x + 1.0, y, eps=0.1)
 
 
 @pytest.mark.parametrize("attack", [fgsm, pgd])
 def test_binary_labels_must_be_pm1(attack):
     model, x = nn.Linear(5, 1), torch.randn(6, 5)
     with pytest.raises(ValueError, match=r"\{-1, \+1\}.*2 \* y - 1"):
-        attack(model, x, torch.tensor([0, 1, 1, 0, 1, 0]), 0.1, clip=None)
+        attack(model, x, torch.tensor([0, 1, 1, 0, 1, 0]), eps=0.1, clip=None)
 
 
 def test_loss_fn_must_be_per_example():
     model, x, y = mlp(), torch.randn(6, 20), torch.randint(0, 3, (6,))
     with pytest.raises(ValueError, match="reduction='none'"):
-        pgd(model, x, y, 0.1, clip=None, loss_fn=F.cross_entropy)  # mean-reduced: wrong
+        pgd(model, x, y, eps=0.1, clip=None, loss_fn=F.cross_entropy)  # mean-reduced: wrong
     # a valid custom per-example loss (the CW-style margin) is used
     def margin(logits, y):
         true = logits.gather(1, y[:, None])[:, 0]
         other = logits.masked_fill(F.one_hot(y, logits.shape[1]).bool(), -torch.inf).amax(1)
         return other - true
-    x_adv = pgd(model, x, y, 0.1, clip=None, loss_fn=margin)
+    x_adv = pgd(model, x, y, eps=0.1, clip=None, loss_fn=margin)
     assert (margin(model(x_adv), y) >= margin(model(x), y) - 1e-6).all()
 
 
 def test_pgd_argument_checks():
     model, x, y = mlp(), torch.randn(6, 20), torch.randint(0, 3, (6,))
     with pytest.raises(ValueError, match="random_start"):
-        pgd(model, x, y, 0.1, restarts=2, random_start=False, clip=None)
+        pgd(model, x, y, eps=0.1, restarts=2, random_start=False, clip=None)
     with pytest.raises(ValueError, match="steps"):
-        pgd(model, x, y, 0.1, steps=0, clip=None)
+        pgd(model, x, y, eps=0.1, steps=0, clip=None)
     with pytest.raises(ValueError, match="step_size"):
-        pgd(model, x, y, 0.1, step_size=-1.0, clip=None)
+        pgd(model, x, y, eps=0.1, step_size=-1.0, clip=None)

@@ -55,14 +55,14 @@ def logistic(logits, y):
 
 @pytest.mark.parametrize("objective", [
     train.standard(logistic),
-    train.adversarial(logistic, attacks.fgsm, 0.05, clip=None),
-    train.noise(logistic, 0.1),
+    train.adversarial(eps=0.05, attack=attacks.fgsm, loss=logistic, clip=None),
+    train.noise(sigma=0.1, loss=logistic),
 ])
 def test_fit_learns_a_separable_problem(objective):
     x, y = separable_data()
     torch.manual_seed(0)
     model = train.fit(models.LinearClassifier(10), x, y, objective, steps=300, batch_size=128, lr=0.5,
-                      generator=torch.Generator().manual_seed(0))
+                      cosine=True, generator=torch.Generator().manual_seed(0))
     assert evaluate.accuracy(model, x, y) > 0.95
     assert not model.training
 
@@ -78,12 +78,12 @@ def test_adversarial_training_trades_accuracy_for_robustness():
     x, y = model.sample(4000, torch.Generator().manual_seed(0))
     trained = {}
     for name, objective in (("standard", train.standard(logistic)),
-                            ("adversarial", train.adversarial(logistic, attacks.fgsm, eps, clip=None))):
+                            ("adversarial", train.adversarial(eps=eps, attack=attacks.fgsm, loss=logistic, clip=None))):
         torch.manual_seed(0)
         trained[name] = train.fit(models.LinearClassifier(1001, unit_norm=False), x, y, objective, steps=400,
-                                  batch_size=128, lr=0.1, generator=torch.Generator().manual_seed(0))
+                                  batch_size=128, lr=0.1, cosine=True, generator=torch.Generator().manual_seed(0))
     clean = {k: evaluate.accuracy(m, x, y) for k, m in trained.items()}
-    robust = {k: evaluate.robust_accuracy(m, x, y, attacks.pgd, eps, clip=None, steps=10) for k, m in trained.items()}
+    robust = {k: evaluate.robust_accuracy(m, x, y, eps=eps, attack="pgd", clip=None, steps=10) for k, m in trained.items()}
     assert clean["standard"] > 0.97 and robust["standard"] < 0.2
     assert robust["adversarial"] > 0.6 and clean["adversarial"] < 0.8
 
@@ -91,7 +91,7 @@ def test_adversarial_training_trades_accuracy_for_robustness():
 def test_projection_keeps_the_constraint():
     x, y = separable_data()
     model = train.fit(models.LinearClassifier(10, unit_norm=False), x, y, train.standard(train.hinge_loss), steps=50,
-                      batch_size=64, lr=5.0, generator=torch.Generator().manual_seed(0),
+                      batch_size=64, lr=5.0, cosine=True, generator=torch.Generator().manual_seed(0),
                       project=lambda m: m.weight.div_(m.weight.norm().clamp(min=1.0)))
     assert model.weight.norm().item() <= 1 + 1e-6
 

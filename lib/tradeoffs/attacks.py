@@ -2,7 +2,7 @@
 
 Every attack has the same call shape, so they are interchangeable::
 
-    x_adv = attack(model, x, y, eps, norm="linf", clip=(0.0, 1.0), ...)
+    x_adv = attack(model, x, y, *, eps, norm="linf", clip=(0.0, 1.0), ...)
 
 and the same guarantees:
 
@@ -49,8 +49,8 @@ def fgsm(
     model: nn.Module,
     x: Tensor,
     y: Tensor,
-    eps: float,
     *,
+    eps: float,
     norm: str = "linf",
     clip: Clip = (0.0, 1.0),
     loss_fn: LossFn | None = None,
@@ -78,8 +78,8 @@ def pgd(
     model: nn.Module,
     x: Tensor,
     y: Tensor,
-    eps: float,
     *,
+    eps: float,
     norm: str = "linf",
     steps: int = 40,
     step_size: float | None = None,
@@ -87,6 +87,7 @@ def pgd(
     random_start: bool = True,
     clip: Clip = (0.0, 1.0),
     loss_fn: LossFn | None = None,
+    early_stop: bool = False,
 ) -> Tensor:
     """Projected Gradient Descent (Madry et al., ICLR 2018), the inner maximization of Eq. (2.1).
 
@@ -100,11 +101,22 @@ def pgd(
     ``step_size`` defaults to alpha = 2.5 * eps / steps (Madry et al.), so that the iterates
     can cross the whole ball.
 
-    ``restarts > 1`` runs PGD from that many random starts. The result keeps, per example,
-    the strongest final iterate: one that misclassifies beats one that does not, and
-    between two that agree on that, the higher loss wins (ties keep the earlier restart).
-    Hence the restarts only ever add misclassified examples, and an example's loss never
-    drops below the first restart's unless a later restart misclassifies it.
+    Of each run, the iterate returned is the strongest one visited (the random start
+    included), not merely the last: one that misclassifies beats one that does not, and
+    between two that agree on that, the higher loss wins (ties keep the earlier one). The
+    loss is evaluated at every iterate anyway (for its gradient), so this costs one extra
+    forward pass at the end. Hence more steps (at a fixed ``step_size`` and seed) or more
+    ``restarts`` never lose an adversarial example found earlier: robust accuracy can only
+    fall as the attack grows.
+
+    ``restarts > 1`` runs PGD from that many random starts and keeps, per example, the
+    strongest result by the same rule.
+
+    ``early_stop=True`` stops iterating on an example as soon as an iterate misclassifies it
+    (later restarts skip it too). The misclassified/correct outcome of every example, and so
+    the robust accuracy, is the same as without it (examples do not interact in eval mode);
+    only the work on already-broken examples is saved. Use it to measure robust accuracy, not
+    to generate maximal-loss examples for training.
     """
     _check_args(x, eps, norm, clip)
     if steps < 1 or restarts < 1:
@@ -115,31 +127,32 @@ def pgd(
     if eps == 0:
         return x.detach().clone()
     loss_fn = loss_fn or default_loss
-
-    def one_run() -> Tensor:
-        x_start = _random_start(x, eps, norm, clip) if random_start else x.detach().clone()
-        return _pgd_iterations(model, x, y, x_start, eps, norm, steps, alpha, clip, loss_fn)
-
+    n = x.shape[0]
+    x_best = x.detach().clone()
+    loss_best = torch.full((n,), float("-inf"), dtype=torch.float64, device=x.device)
+    wrong_best = torch.zeros(n, dtype=torch.bool, device=x.device)
     with _eval_mode(model):
-        x_best = one_run()
-        if restarts > 1:
-            loss_best, wrong_best = _loss_and_error(model, x_best, y, loss_fn)
-        for _ in range(restarts - 1):
-            x_new = one_run()
-            loss_new, wrong_new = _loss_and_error(model, x_new, y, loss_fn)
-            better = (wrong_new & ~wrong_best) | ((wrong_new == wrong_best) & (loss_new > loss_best))
-            x_best = torch.where(_per_example(better, x), x_new, x_best)
-            loss_best = torch.where(better, loss_new, loss_best)
-            wrong_best = torch.where(better, wrong_new, wrong_best)
+        for _ in range(restarts):
+            todo = (~wrong_best).nonzero().flatten() if early_stop else torch.arange(n, device=x.device)
+            if todo.numel() == 0:
+                break
+            x_r, y_r = x[todo], y[todo]
+            x_start = _random_start(x_r, eps, norm, clip) if random_start else x_r.detach().clone()
+            x_new, loss_new, wrong_new = _pgd_best_iterate(
+                model, x_r, y_r, x_start, eps, norm, steps, alpha, clip, loss_fn, early_stop)
+            better = (wrong_new & ~wrong_best[todo]) | (
+                (wrong_new == wrong_best[todo]) & (loss_new > loss_best[todo]))
+            chosen = todo[better]
+            x_best[chosen], loss_best[chosen], wrong_best[chosen] = x_new[better], loss_new[better], wrong_new[better]
     return x_best.detach()
 
 
 def trades_attack(
     model: nn.Module,
     x: Tensor,
-    y: Tensor | None,
-    eps: float,
+    y: Tensor | None = None,
     *,
+    eps: float,
     norm: str = "linf",
     steps: int = 10,
     step_size: float | None = None,
@@ -237,17 +250,12 @@ def _per_example_loss(loss_fn: LossFn, logits: Tensor, y: Tensor | None) -> Tens
     return loss
 
 
-def _loss_and_error(model: nn.Module, x_adv: Tensor, y: Tensor, loss_fn: LossFn) -> tuple[Tensor, Tensor]:
-    """Per-example loss and misclassification flag at x_adv (for choosing between restarts)."""
-    with torch.no_grad():
-        logits = model(x_adv)
-        loss = _per_example_loss(loss_fn, logits, y)
-        if _is_binary(logits):
-            f = logits.reshape(-1)
-            wrong = _pm1_labels(y, f) * f <= 0
-        else:
-            wrong = logits.argmax(dim=1) != y
-    return loss, wrong
+def _is_wrong(logits: Tensor, y: Tensor) -> Tensor:
+    """Per-example misclassification flag (sign of a binary margin, else the arg-max logit)."""
+    if _is_binary(logits):
+        f = logits.reshape(-1)
+        return _pm1_labels(y, f) * f <= 0
+    return logits.argmax(dim=1) != y
 
 
 # ------------------------------------------------------------------ shared machinery
@@ -270,6 +278,59 @@ def _pgd_iterations(
         grad = _input_grad(model, x_adv, y, loss_fn)
         x_adv = _project(x_adv + alpha * _ascent_direction(grad, norm), x, eps, norm, clip)
     return x_adv
+
+
+def _pgd_best_iterate(
+    model: nn.Module,
+    x: Tensor,
+    y: Tensor,
+    x_adv: Tensor,
+    eps: float,
+    norm: str,
+    steps: int,
+    alpha: float,
+    clip: Clip,
+    loss_fn: LossFn,
+    early_stop: bool,
+) -> tuple[Tensor, Tensor, Tensor]:
+    """``steps`` PGD steps from ``x_adv``, returning the strongest iterate visited per example
+    (misclassified beats correct, then higher loss) with its loss and misclassification flag.
+    With ``early_stop`` an example leaves the batch once an iterate misclassifies it."""
+    n = x.shape[0]
+    x_best = x_adv.detach().clone()
+    loss_best = torch.full((n,), float("-inf"), dtype=torch.float64, device=x.device)
+    wrong_best = torch.zeros(n, dtype=torch.bool, device=x.device)
+    active = torch.arange(n, device=x.device)  # examples still iterating
+    x_cur = x_adv
+    for t in range(steps + 1):
+        last = t == steps
+        loss, wrong, grad = _loss_error_grad(model, x_cur, y[active], loss_fn, need_grad=not last)
+        better = (wrong & ~wrong_best[active]) | ((wrong == wrong_best[active]) & (loss > loss_best[active]))
+        chosen = active[better]
+        x_best[chosen], loss_best[chosen], wrong_best[chosen] = x_cur[better], loss[better], wrong[better]
+        if last:
+            break
+        if early_stop:
+            keep = ~wrong_best[active]
+            if not bool(keep.all()):
+                active, x_cur, grad = active[keep], x_cur[keep], grad[keep]
+            if active.numel() == 0:
+                break
+        x_cur = _project(x_cur + alpha * _ascent_direction(grad, norm), x[active], eps, norm, clip)
+    return x_best, loss_best, wrong_best
+
+
+def _loss_error_grad(
+    model: nn.Module, x_adv: Tensor, y: Tensor, loss_fn: LossFn, need_grad: bool
+) -> tuple[Tensor, Tensor, Tensor | None]:
+    """Per-example loss and misclassification flag at x_adv, and (if ``need_grad``) the input
+    gradient of the summed loss, all from one forward pass."""
+    x_adv = x_adv.detach().requires_grad_(need_grad)
+    with torch.set_grad_enabled(need_grad):
+        logits = model(x_adv)
+        loss = _per_example_loss(loss_fn, logits, y)
+        grad = torch.autograd.grad(loss.sum(), x_adv)[0] if need_grad else None
+    return loss.detach().double(), _is_wrong(logits.detach(), y), grad
 
 
 def _input_grad(model: nn.Module, x_adv: Tensor, y: Tensor | None, loss_fn: LossFn) -> Tensor:

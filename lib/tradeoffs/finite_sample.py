@@ -79,8 +79,9 @@ def objectives(eps: float, delta_sigma: float, temperature: float = TEMPERATURE)
     """
     loss = smoothed_zero_one_loss(temperature)
     return {"standard": train.standard(loss),
-            "adversarial": train.adversarial(loss, attacks.fgsm, eps, clip=None, loss_fn=attacks.default_loss),
-            "noise": train.noise(loss, delta_sigma)}
+            "adversarial": train.adversarial(eps=eps, attack=attacks.fgsm, loss=loss, clip=None,
+                                             loss_fn=attacks.default_loss),
+            "noise": train.noise(sigma=delta_sigma, loss=loss)}
 
 
 def train_hyperplanes(model: TwoGaussians, *, d: int, eps: float, delta_sigma: float,
@@ -108,7 +109,8 @@ def train_hyperplanes(model: TwoGaussians, *, d: int, eps: float, delta_sigma: f
                 # adversarial and noise training warm-start from the standard solution
                 classifier = standard_model if method == "standard" else copy.deepcopy(standard_model)
                 train.fit(classifier, x_all[:n], y_all[:n], methods[method], steps=steps,
-                          batch_size=batch_size, lr=lr, generator=torch.Generator().manual_seed(seed))
+                          batch_size=batch_size, lr=lr, cosine=True, generator=torch.Generator().manual_seed(seed),
+                          show_progress=False)
                 results.append(_measure(classifier, method, n, seed, model, e12, eps))
                 bar.update()
     bar.close()
@@ -138,7 +140,8 @@ def soft_margin_svm(model: TsiprasModel, *, eps: float, samples: int, steps: int
     torch.manual_seed(seed)
     svm = LinearClassifier(model.d + 1, bias=False, unit_norm=False).to(device)
     objective = (train.standard(train.hinge_loss) if eps == 0 else
-                 train.adversarial(train.hinge_loss, attacks.fgsm, eps, clip=None, loss_fn=attacks.default_loss))
-    train.fit(svm, x.to(device), y.to(device), objective, steps=steps, batch_size=batch_size, lr=lr,
-              generator=generator, project=lambda m: m.weight.div_(m.weight.norm().clamp(min=1.0)))
+                 train.adversarial(eps=eps, attack=attacks.fgsm, loss=train.hinge_loss, clip=None,
+                                   loss_fn=attacks.default_loss))
+    train.fit(svm, x.to(device), y.to(device), objective, steps=steps, batch_size=batch_size, lr=lr, cosine=True,
+              generator=generator, show_progress=False, project=lambda m: m.weight.div_(m.weight.norm().clamp(min=1.0)))
     return svm.weight.detach().cpu()

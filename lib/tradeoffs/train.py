@@ -1,71 +1,307 @@
 """One training loop with pluggable objectives.
 
-An objective is a function ``objective(model, x, y) -> scalar loss`` built by one of
-``standard``, ``adversarial`` or ``noise`` below, so the loop never changes when the training
-method does.
+An objective is a function ``objective(model, x, y) -> scalar loss`` built by one of the
+functions below, so the loop (:func:`fit`) never changes when the training method does:
+
+=====================  ===========================================================  ==========================
+objective              minimizes                                                    paper
+=====================  ===========================================================  ==========================
+``standard()``         E l(f(x), y)                                                 empirical risk
+``adversarial(eps=)``  E max_{x' in B(x, eps)} l(f(x'), y)                          Madry et al. Eq. (2.1)
+``trades(beta=, ...)`` E l(f(x), y) + beta * max_{x'} KL(p(x) || p(x'))             TRADES Eq. (5), Alg. 1
+``noise(sigma=)``      E l(f(x + delta), y),  delta ~ N(0, sigma^2 I)               paper 000 Eq. (5)
+``joint(lam=, eps=)``  lam * E max_{x'} l(f(x'), y) - (lam - 1) * E l(f(x), y)      Suggala et al. Eq. (7)
+=====================  ===========================================================  ==========================
+
+``loss(logits, y)`` is a per-example loss, ``attacks.default_loss`` (cross-entropy, or the
+logistic loss of a binary margin) unless given. Inner maximizations run in eval mode (see
+``tradeoffs.attacks``); the outer loss in the model's own (training) mode.
 """
 
 from __future__ import annotations
 
-from typing import Callable
+import math
+import os
+import warnings
+from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import torch
-from torch import nn
+import torch.nn.functional as F
+from torch import Tensor, nn
 
+from tradeoffs import attacks
 from tradeoffs.progress import progress
 
-Objective = Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]
-LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (logits, y) -> per-example loss
+Objective = Callable[[nn.Module, Tensor, Tensor], Tensor]
+LossFn = Callable[[Tensor, Tensor], Tensor]  # (logits, y) -> per-example loss [N]
+
+__all__ = ["Objective", "adversarial", "fit", "hinge_loss", "joint", "noise", "standard", "trades", "trades_loss"]
 
 
-def hinge_loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+# ----------------------------------------------------------------------------- losses
+
+
+def hinge_loss(logits: Tensor, y: Tensor) -> Tensor:
     """max(0, 1 - y f(x)), labels in {-1, +1}: the soft-margin SVM loss (Tsipras et al., App. C, Eq. (5))."""
-    return torch.relu(1 - y * logits)
+    return torch.relu(1 - y * logits.reshape(-1))
 
 
-def standard(loss: LossFn) -> Objective:
-    """Empirical risk minimization: min E l(theta; x)."""
+def trades_loss(model: nn.Module, x: Tensor, y: Tensor, *, beta: float, eps: float, step_size: float,
+                steps: int, norm: str = "linf") -> Tensor:
+    """The TRADES objective for one minibatch (Zhang et al. 2019, Eq. (5) with the surrogates of Alg. 1):
+
+        L = CE(f(x), y) + beta * (1/N) sum_i KL( p(x_i) || p(x'_i) ),   beta = 1 / lambda,
+
+    with x' from :func:`tradeoffs.attacks.trades_attack` (the inner maximization, K = ``steps``
+    projected steps of size ``step_size``, run in eval mode) and p = softmax(f). The KL is
+    summed over classes and divided by the batch size N (``batchmean``), as in the official
+    ``trades.py``; gradients flow through both p(x) and p(x').
+
+    Two savings over the authors' release, same objective: the clean logits are computed once
+    and serve both the cross-entropy and the KL (the release runs a second clean forward pass,
+    with its own dropout mask); and a model without BatchNorm takes x and x' in one
+    concatenated forward pass (with BatchNorm that would mix their batch statistics).
+    Binary margin models (logits [N]) are treated as two-class logits [0, f], labels in {-1, +1}.
+    """
+    _check_trades_args(beta, eps, step_size, steps, norm)
+    x_adv = attacks.trades_attack(model, x, eps=eps, step_size=step_size, steps=steps, norm=norm)
+    logits_clean, logits_adv = _two_forwards(model, x, x_adv)
+    natural = attacks.default_loss(logits_clean, y).mean()
+    log_p_clean = F.log_softmax(attacks._class_logits(logits_clean), dim=1)
+    log_p_adv = F.log_softmax(attacks._class_logits(logits_adv), dim=1)
+    robust = F.kl_div(log_p_adv, log_p_clean, reduction="sum", log_target=True) / x.shape[0]
+    return natural + beta * robust
+
+
+# ------------------------------------------------------------------------- objectives
+
+
+def standard(loss: LossFn | None = None) -> Objective:
+    """Empirical risk minimization: min E l(f(x), y)."""
+    loss = loss or attacks.default_loss
     return lambda model, x, y: loss(model(x), y).mean()
 
 
-def adversarial(loss: LossFn, attack: Callable, eps: float, **attack_options) -> Objective:
-    """Adversarial training, Eq. (4) of paper 000 / Madry et al.: min E max_{x' in B_eps(x)} l(theta; x').
+def adversarial(*, eps: float, attack: Callable = attacks.pgd, loss: LossFn | None = None,
+                **attack_options) -> Objective:
+    """Adversarial training (Madry et al. 2018, Eq. (2.1); paper 000, Eq. (4)):
 
-    The inner maximization is the given attack (same call shape for all: attack(model, x, y, eps, ...)),
-    on the training loss unless ``attack_options`` names another ``loss_fn``.
+        min E max_{x' in B(x, eps)} l(f(x'), y),
+
+    the inner maximum approximated by ``attack(model, x, y, eps=eps, **attack_options)``
+    (PGD by default: pass ``steps``, ``step_size``, ``norm``...), on the training loss unless
+    ``attack_options`` names another ``loss_fn``.
     """
+    _check_eps(eps)
+    loss = loss or attacks.default_loss
     attack_options = {"loss_fn": loss, **attack_options}
 
-    def objective(model, x, y):
-        x_adv = attack(model, x, y, eps, **attack_options)
+    def objective(model: nn.Module, x: Tensor, y: Tensor) -> Tensor:
+        x_adv = attack(model, x, y, eps=eps, **attack_options)
         return loss(model(x_adv), y).mean()
     return objective
 
 
-def noise(loss: LossFn, sigma: float) -> Objective:
-    """Data-randomized training, Eq. (5) of paper 000: min E l(theta; x + delta), delta ~ N(0, sigma^2 I)."""
+def trades(*, beta: float, eps: float, step_size: float, steps: int, norm: str = "linf") -> Objective:
+    """TRADES (Zhang et al. 2019, Alg. 1): :func:`trades_loss` as an objective; beta = 1/lambda."""
+    _check_trades_args(beta, eps, step_size, steps, norm)
+    return lambda model, x, y: trades_loss(model, x, y, beta=beta, eps=eps, step_size=step_size,
+                                           steps=steps, norm=norm)
+
+
+def noise(*, sigma: float, loss: LossFn | None = None) -> Objective:
+    """Data-randomized training (paper 000, Eq. (5)): min E l(f(x + delta), y), delta ~ N(0, sigma^2 I).
+
+    The noisy input is not clipped to the data range: the papers add unbounded Gaussian noise.
+    """
+    if not (sigma >= 0 and math.isfinite(sigma)):
+        raise ValueError(f"sigma must be a finite number >= 0, got {sigma}")
+    loss = loss or attacks.default_loss
     return lambda model, x, y: loss(model(x + sigma * torch.randn_like(x)), y).mean()
 
 
-def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, objective: Objective, *, steps: int,
-        batch_size: int, lr: float, momentum: float = 0.9, generator: torch.Generator | None = None,  # a CPU generator
-        project: Callable[[nn.Module], None] | None = None, show_progress: bool = False) -> nn.Module:
-    """Minibatch SGD with momentum and a cosine learning-rate decay on in-memory data (x, y).
+def joint(*, lam: float, eps: float, attack: Callable = attacks.pgd, loss: LossFn | None = None,
+          **attack_options) -> Objective:
+    """The joint objective of Suggala et al. (AISTATS 2019), Eq. (7):
 
-    ``project``, if given, is applied to the model after every step (projected SGD onto a constraint set).
+        min lam * E max_{||delta|| <= eps} l(f(x + delta), y) - (lam - 1) * E l(f(x), y),
+
+    i.e. the classification risk plus lam times the adversarial excess E[max l(x') - l(x)]
+    with the base classifier replaced by the label. lam = 0 is standard training, lam = 1
+    Madry adversarial training; a term whose weight is 0 is not computed (so lam = 0 runs no
+    attack). The inner maximum is ``attack`` as in :func:`adversarial`.
     """
+    if not (lam >= 0 and math.isfinite(lam)):
+        raise ValueError(f"lam must be a finite number >= 0, got {lam}")
+    loss = loss or attacks.default_loss
+    clean_term, adversarial_term = standard(loss), adversarial(eps=eps, attack=attack, loss=loss, **attack_options)
+
+    def objective(model: nn.Module, x: Tensor, y: Tensor) -> Tensor:
+        if lam == 0:
+            return clean_term(model, x, y)
+        if lam == 1:
+            return adversarial_term(model, x, y)
+        return lam * adversarial_term(model, x, y) - (lam - 1) * clean_term(model, x, y)
+    return objective
+
+
+# ------------------------------------------------------------------------------- loop
+
+
+def fit(model: nn.Module, x: Tensor, y: Tensor, objective: Objective, *, batch_size: int, lr: float,
+        epochs: int | None = None, steps: int | None = None, optimizer: str = "sgd", momentum: float = 0.9,
+        weight_decay: float = 0.0, milestones: Sequence[int] = (), gamma: float = 0.1, cosine: bool = False,
+        seed: int = 0, generator: torch.Generator | None = None, checkpoint: str | Path | None = None,
+        project: Callable[[nn.Module], None] | None = None, show_progress: bool = True,
+        desc: str = "training") -> nn.Module:
+    """Minibatch training of ``model`` on in-memory data (x, y) by ``objective``; returns it in eval mode.
+
+    Give ``epochs`` (shuffled passes over the data, the order drawn from ``seed`` and the epoch)
+    or ``steps`` (that many minibatches drawn with replacement from ``generator``, a CPU
+    generator; for the synthetic experiments of chapter 1). The learning rate is ``lr``, times
+    ``gamma`` at each epoch in ``milestones`` (the papers' step schedule), or cosine-decayed to 0
+    over the run when ``cosine``. ``optimizer``: "sgd" (with ``momentum``) or "adam".
+    ``project``, if given, is applied to the model after every step (projected SGD).
+
+    ``checkpoint`` (epochs only): a file written atomically after every epoch with the model,
+    the optimizer, the epoch and the random-number state; if it exists when ``fit`` starts, the
+    run resumes from it, and the resumed run equals the uninterrupted one. A checkpoint of a
+    different run (other settings) is an error; an unreadable one is set aside and training
+    starts over.
+    """
+    if (epochs is None) == (steps is None):
+        raise ValueError("give exactly one of epochs= (passes over the data) or steps= (minibatches)")
+    if (epochs if epochs is not None else steps) < 1 or batch_size < 1 or not lr > 0:
+        raise ValueError(f"epochs/steps and batch_size must be >= 1 and lr > 0, got "
+                         f"epochs={epochs}, steps={steps}, batch_size={batch_size}, lr={lr}")
+    if len(x) != len(y) or len(x) == 0:
+        raise ValueError(f"x and y must hold the same number (> 0) of examples, got {len(x)} and {len(y)}")
+    if checkpoint is not None and epochs is None:
+        raise ValueError("checkpoint= needs epochs=: checkpoints are written at the end of each epoch")
+    n, batch_size = len(x), min(batch_size, len(x))
+    batches_per_epoch = math.ceil(n / batch_size) if epochs else steps
+    total = (epochs or 1) * batches_per_epoch
+    opt = _optimizer(optimizer, model, lr, momentum, weight_decay)
+    run = {"n": n, "batch_size": batch_size, "epochs": epochs, "lr": lr, "optimizer": optimizer,
+           "momentum": momentum, "weight_decay": weight_decay, "milestones": list(milestones), "gamma": gamma,
+           "cosine": cosine, "seed": seed}
+    first_epoch = _resume(checkpoint, run, model, opt) if checkpoint is not None else 0
+
+    bar = progress(total=total, initial=first_epoch * batches_per_epoch, disable=not show_progress,
+                   desc=desc, leave=False)
     model.train()
-    optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum)
-    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps)
-    n = len(x)
-    for _ in progress(range(steps), disable=not show_progress, desc="training", leave=False):
-        idx = torch.randint(0, n, (min(batch_size, n),), generator=generator).to(x.device)
-        optimizer.zero_grad(set_to_none=True)
-        objective(model, x[idx], y[idx]).backward()
-        optimizer.step()
-        schedule.step()
-        if project is not None:
-            with torch.no_grad():
-                project(model)
-    model.eval()
-    return model
+    for epoch in range(first_epoch, epochs or 1):
+        for i, idx in enumerate(_batches(n, batch_size, epoch, seed, steps, generator, x.device)):
+            t = epoch * batches_per_epoch + i
+            for group in opt.param_groups:
+                group["lr"] = _learning_rate(lr, t / total, epoch, milestones, gamma, cosine)
+            opt.zero_grad(set_to_none=True)
+            loss = objective(model, x[idx], y[idx])
+            if not torch.isfinite(loss):
+                raise FloatingPointError(f"training diverged: loss {loss.item()} at epoch {epoch}, batch {i}; "
+                                         "lower the learning rate")
+            loss.backward()
+            opt.step()
+            if project is not None:
+                with torch.no_grad():
+                    project(model)
+            bar.update()
+            if show_progress and i % 20 == 0:
+                bar.set_postfix(epoch=epoch + 1, loss=f"{loss.item():.3f}")
+        if checkpoint is not None:
+            _save_checkpoint(checkpoint, run, epoch + 1, model, opt)
+    bar.close()
+    return model.eval()
+
+
+def _two_forwards(model: nn.Module, x: Tensor, x_adv: Tensor) -> tuple[Tensor, Tensor]:
+    """f(x), f(x'): one concatenated pass when the model has no BatchNorm, else two."""
+    if any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules()):
+        return model(x), model(x_adv)
+    logits = model(torch.cat([x, x_adv]))
+    return logits[: len(x)], logits[len(x):]
+
+
+def _optimizer(name: str, model: nn.Module, lr: float, momentum: float, weight_decay: float):
+    if name == "sgd":
+        return torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
+    if name == "adam":
+        return torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
+    raise ValueError(f"unknown optimizer {name!r}; valid: 'sgd', 'adam'")
+
+
+def _learning_rate(lr: float, progress_fraction: float, epoch: int, milestones: Sequence[int], gamma: float,
+                   cosine: bool) -> float:
+    if cosine:
+        return lr * 0.5 * (1 + math.cos(math.pi * progress_fraction))
+    return lr * gamma ** sum(epoch >= m for m in milestones)
+
+
+def _batches(n: int, batch_size: int, epoch: int, seed: int, steps: int | None,
+             generator: torch.Generator | None, device: torch.device):
+    """Index tensors of one epoch's minibatches (a shuffled pass), or ``steps`` draws with replacement."""
+    if steps is not None:
+        for _ in range(steps):
+            yield torch.randint(0, n, (batch_size,), generator=generator).to(device)
+        return
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed * 100_003 + epoch)).to(device)
+    yield from order.split(batch_size)
+
+
+# ------------------------------------------------------------------------ checkpoints
+
+
+def _save_checkpoint(path: str | Path, run: dict, epoch: int, model: nn.Module, opt) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {"run": run, "epoch": epoch, "model": model.state_dict(), "optimizer": opt.state_dict(),
+             "cpu_rng": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda_rng"] = torch.cuda.get_rng_state_all()
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, path)  # atomic: an interruption leaves the previous checkpoint intact
+
+
+def _resume(path: str | Path, run: dict, model: nn.Module, opt) -> int:
+    """Load the checkpoint at ``path`` if there is one; return the epoch to start from."""
+    path = Path(path)
+    if not path.exists():
+        return 0
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        saved_run = state["run"]
+    except Exception as error:  # unreadable: keep it for inspection, start over
+        aside = path.with_name(path.name + ".corrupt")
+        os.replace(path, aside)
+        warnings.warn(f"checkpoint {path} is unreadable ({type(error).__name__}: {error}); moved it to {aside} "
+                      "and training starts over", stacklevel=3)
+        return 0
+    if saved_run != run:
+        changed = sorted(k for k in run if saved_run.get(k) != run[k])
+        raise ValueError(f"checkpoint {path} belongs to a different training run (differs in: "
+                         f"{', '.join(changed)}); delete it to start over, or pass another checkpoint path")
+    model.load_state_dict(state["model"])
+    opt.load_state_dict(state["optimizer"])
+    torch.set_rng_state(state["cpu_rng"])
+    if "cuda_rng" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda_rng"])
+    return int(state["epoch"])
+
+
+def _check_eps(eps: float) -> None:
+    if not (eps >= 0 and math.isfinite(eps)):
+        raise ValueError(f"eps must be a finite number >= 0, got {eps}")
+
+
+def _check_trades_args(beta: float, eps: float, step_size: float, steps: int, norm: str) -> None:
+    _check_eps(eps)
+    if not (beta >= 0 and math.isfinite(beta)):
+        raise ValueError(f"beta (= 1/lambda) must be a finite number >= 0, got {beta}")
+    if not (step_size > 0 and math.isfinite(step_size)):
+        raise ValueError(f"step_size must be a finite number > 0, got {step_size}")
+    if steps < 1:
+        raise ValueError(f"steps must be >= 1, got {steps}")
+    if norm not in attacks.NORMS:
+        raise ValueError(f"unknown norm {norm!r}; valid norms are {', '.join(map(repr, attacks.NORMS))}")
