@@ -133,7 +133,7 @@ def test_linear_errors_match_monte_carlo_with_a_real_attack():
     x, y = gaussian.sample_two_gaussians(100_000, model, e12, g)
     standard, robust = gaussian.linear_errors(weight, bias, model, e12, eps)
     assert 1 - evaluate.accuracy(clf, x, y) == pytest.approx(standard, abs=0.005)
-    assert 1 - evaluate.robust_accuracy(clf, x, y, attacks.fgsm, eps, clip=None) == pytest.approx(robust, abs=0.005)
+    assert 1 - evaluate.robust_accuracy(clf, x, y, eps=eps, attack=attacks.fgsm, clip=None) == pytest.approx(robust, abs=0.005)
 
 
 @pytest.mark.parametrize("attack", ["linf", "proof"])

@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-__all__ = ["NORMS", "default_loss", "fgsm", "pgd", "trades_attack"]
+__all__ = ["NORMS", "default_loss", "eval_mode", "fgsm", "pgd", "trades_attack"]
 
 NORMS = ("linf", "l2")
 
@@ -68,7 +68,7 @@ def fgsm(
     if eps == 0:
         return x.detach().clone()
     loss_fn = loss_fn or default_loss
-    with _eval_mode(model):
+    with eval_mode(model):
         grad = _input_grad(model, x, y, loss_fn)
         x_adv = _project(x + eps * _ascent_direction(grad, norm), x, eps, norm, clip)
     return x_adv.detach()
@@ -131,7 +131,7 @@ def pgd(
     x_best = x.detach().clone()
     loss_best = torch.full((n,), float("-inf"), dtype=torch.float64, device=x.device)
     wrong_best = torch.zeros(n, dtype=torch.bool, device=x.device)
-    with _eval_mode(model):
+    with eval_mode(model):
         for _ in range(restarts):
             todo = (~wrong_best).nonzero().flatten() if early_stop else torch.arange(n, device=x.device)
             if todo.numel() == 0:
@@ -181,7 +181,7 @@ def trades_attack(
     alpha = _step_size(eps, steps, step_size)
     if eps == 0:
         return x.detach().clone()
-    with _eval_mode(model):
+    with eval_mode(model):
         with torch.no_grad():
             log_p_clean = F.log_softmax(_class_logits(model(x)).double(), dim=1)
 
@@ -425,7 +425,7 @@ def _check_args(x: Tensor, eps: float, norm: str, clip: Clip) -> None:
 
 
 @contextlib.contextmanager
-def _eval_mode(model: nn.Module) -> Iterator[None]:
+def eval_mode(model: nn.Module) -> Iterator[None]:
     """Run the body in eval mode, then restore every submodule's own training flag."""
     was_training = {m: m.training for m in model.modules()}
     model.eval()
