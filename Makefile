@@ -15,12 +15,12 @@ CHAPTERS    := $(basename $(notdir $(wildcard notebooks/[0-9][0-9]_*.md)))
 STAMP       := $(VENV)/.installed
 MNIST       := $(TRADEOFFS_DATA)/mnist.npz
 
-.PHONY: help setup data book chapters chapter html pages notebooks test bench clean
+.PHONY: help setup data book chapters chapter html pages notebooks test check-html bench clean
 
 help:  ## this list
 	@echo "tradeoffs: an executable book on the accuracy-robustness trade-off"
 	@echo
-	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 	@echo
 	@echo "  variables: PROFILE=smoke|cpu|paper (default cpu)  DEVICE=auto|cpu|cuda|cuda:N|mps  SEED=0"
 	@echo "             NAME=<chapter> for 'make chapter'; chapters: $(CHAPTERS)"
@@ -39,6 +39,7 @@ $(MNIST): | $(STAMP)
 	$(PY) -m tradeoffs.data mnist
 
 book: data chapters html  ## everything: set up, fetch data, execute every chapter (PROFILE), build the HTML
+	@echo; echo "Per-chapter times ($(TRADEOFFS_RESULTS)/*.run.json):"; $(PY) -m tradeoffs.book times
 
 chapters: setup  ## execute every chapter with papermill into book/chapters/
 	@for name in $(CHAPTERS); do \
@@ -60,8 +61,11 @@ html: pages  ## build the HTML from the executed chapters (never executes; any w
 notebooks: setup  ## after editing notebooks/*.md: regenerate the paired .ipynb (outputs stripped)
 	$(VENV)/bin/jupytext --sync notebooks/[0-9][0-9]_*.md
 
-test: setup data  ## the test suite: library, claims, data, pairing, every chapter in the smoke profile, the book build
+test: setup data  ## the test suite: library, claims, data, pairing, every chapter in the smoke profile, the book build, its pages in Chromium
 	$(PY) -m pytest
+
+check-html: setup  ## open every page of _build/html in headless Chromium (console errors, images); screenshots -> build/screenshots
+	TRADEOFFS_HTML=$(CURDIR)/_build/html $(PY) -m pytest tests/test_browser.py -q
 
 bench: setup  ## speed targets of the kernels (not part of the tests)
 	$(PY) -m tradeoffs.bench

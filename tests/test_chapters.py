@@ -25,22 +25,43 @@ EXPECTED = {
             "gaussian.table1.sigma3_6.data_randomized_training.change.adv_error",
         },
     },
+    "02_robust_features": {
+        "prefixes": ("features.",),
+        # smoke records the trained networks' results as not run (too small a budget) and CIFAR-10 is not run
+        # offline; the standard linear model is more robust than Table 4's (read) 13.69%, and the adversarially
+        # trained one keeps some weight on the pixels an eps = 0.2 adversary can flip
+        "differs": {i for i in claims.references()
+                    if i.startswith(("features.ilyas.", "features.tsipras.fig3.", "features.tsipras.fig5."))}
+        | {"features.tsipras.table4.standard_training.adversarial_accuracy",
+           "features.tsipras.fig2a.adversarial_weight_on_non_robust_pixels"},
+    },
+    "03_joint_objective": {
+        "prefixes": ("joint.",),
+        # Corollary 2 holds only above an eps threshold; Corollary 4's stated eps is too small (the chapter says why).
+        # The smoke profile trains too little to compare (its trained-model claims are not-run), and Table 2
+        # (CIFAR-10) runs in the paper profile only.
+        "differs": {"joint.corollary2.holds_for_every_eps", "joint.corollary4.adversarial_risk_stated_eps"}
+        | {i for i in claims.references()
+           if i.startswith(("joint.squares.", "joint.table1.", "joint.table2.", "joint.figure"))},
+    },
+    "04_trades": {
+        "prefixes": ("trades.",),
+        # smoke trains for a step or two on a few hundred images, and CIFAR-10, the C&W row and the 1/lambda
+        # values it skips are not run: only the exact Table 1, Eq. (1) and Theorem 3.1's Delta >= 0 reproduce
+        "differs": {i for i in claims.references() if i.startswith("trades.table") and
+                    not i.startswith("trades.table1.") and not i.endswith(".delta_nonnegative")},
+    },
+    "05_frontier": {
+        "prefixes": ("frontier.",),
+        # new work: the claims compare the papers' qualitative statements on one frontier; smoke trains a step or
+        # two on a hundred images, too little to compare, and records them not-run
+        "differs": {i for i in claims.references() if i.startswith("frontier.")},
+    },
 }
 pytestmark = pytest.mark.chapter
 
 
-@pytest.fixture(scope="session")
-def smoke_book(tmp_path_factory):
-    """Execute every chapter in the smoke profile into a temporary book/chapters."""
-    out = tmp_path_factory.mktemp("book")
-    saved = os.environ.get(claims.RESULTS_ENV)
-    os.environ[claims.RESULTS_ENV] = str(out / "_results")
-    try:
-        runs = {name: book.execute(name, "smoke", "cpu", 0, output_dir=out / "chapters", cell_timeout=600)
-                for name in CHAPTERS}
-    finally:
-        os.environ.pop(claims.RESULTS_ENV) if saved is None else os.environ.update({claims.RESULTS_ENV: saved})
-    return out, runs
+# smoke_book (every chapter executed once) and built_book (the HTML): tests/conftest.py
 
 
 @pytest.mark.parametrize("name", CHAPTERS)
@@ -67,16 +88,8 @@ def test_chapter_records_every_claim(smoke_book, name):
     assert {i for i, s in recorded.items() if s != "reproduced"} == expected["differs"]
 
 
-def test_book_builds_without_warnings(smoke_book, tmp_path):
-    out, _ = smoke_book
-    site = tmp_path / "site"
-    shutil.copytree(ROOT / "book", site / "book", ignore=shutil.ignore_patterns("chapters", "_results", "_generated"))
-    for config in ("_config.yml", "_toc.yml"):
-        shutil.copy(ROOT / config, site / config)
-    shutil.copytree(out / "chapters", site / "book" / "chapters")
-    book.write_pages(out / "_results", site / "book" / "_generated")
-    result = subprocess.run([str(Path(sys.executable).parent / "jupyter-book"), "build", str(site), "-n", "-W", "--keep-going"],
-                            capture_output=True, text=True)
+def test_book_builds_without_warnings(built_book):
+    site, result = built_book  # conftest.py: built once from smoke_book, also opened by test_browser.py
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
     page = (site / "_build" / "html" / "book" / "chapters" / f"{CHAPTERS[0]}.html").read_text()
     assert f"colab.research.google.com/github/tradeoffs-book/tradeoffs/blob/main/notebooks/{CHAPTERS[0]}.ipynb" in page

@@ -20,7 +20,7 @@ def test_reference_files_are_well_formed():
     for ref in refs.values():
         assert ref.id == ref.id.lower() and " " not in ref.id and ref.id.count(".") >= 2
         assert ref.relation in claims.RELATIONS
-        assert ref.source and ref.unit
+        assert ref.source and isinstance(ref.unit, str)  # empty for a dimensionless number (a probability)
 
 
 def test_claim_appends_to_the_record_with_status(results):
@@ -91,10 +91,10 @@ def test_scorecard_and_status_pages(results, tmp_path):
     (results / "01_a.run.json").write_text(json.dumps(run))
     scorecard, status = book.write_pages(results, tmp_path / "generated")
     text = scorecard.read_text()
-    assert "| 01_a | cpu | 2 | 1 | 0 | 1 |" in text and "| 02_b | smoke | 1 | 0 | 1 | 0 |" in text
+    assert "| `01_a` | cpu | 2 | 1 | 0 | 1 |" in text and "| `02_b` | smoke | 1 | 0 | 1 | 0 |" in text
     assert "tsipras.eq4.averaging.standard_accuracy" in text and "gaussian.table1.sigma3_6" in text
     page = status.read_text()
-    assert "| 01_a | cpu | auto | ok | 65 s | 812 MB |" in page and "torch" in page
+    assert "| `01_a` | cpu | auto: cpu | 0 | ok | 1 min 05 s | 812 MB |" in page and "torch" in page
 
 
 def test_empty_results_say_what_to_run(results, tmp_path):

@@ -1,0 +1,46 @@
+"""Fixtures shared by the book tests: every chapter executed once in the smoke profile, and the book
+built once (strictly) from those executed chapters. test_chapters.py and test_browser.py both use them,
+so a test run executes each chapter and builds the HTML only once."""
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tradeoffs import book, claims
+
+ROOT = Path(__file__).resolve().parents[1]
+CHAPTERS = sorted(p.stem for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.md"))
+
+
+@pytest.fixture(scope="session")
+def smoke_book(tmp_path_factory):
+    """Execute every chapter in the smoke profile into a temporary book/chapters."""
+    out = tmp_path_factory.mktemp("book")
+    saved = os.environ.get(claims.RESULTS_ENV)
+    os.environ[claims.RESULTS_ENV] = str(out / "_results")
+    try:
+        runs = {name: book.execute(name, "smoke", "cpu", 0, output_dir=out / "chapters", cell_timeout=600)
+                for name in CHAPTERS}
+    finally:
+        os.environ.pop(claims.RESULTS_ENV) if saved is None else os.environ.update({claims.RESULTS_ENV: saved})
+    return out, runs
+
+
+@pytest.fixture(scope="session")
+def built_book(smoke_book, tmp_path_factory):
+    """The book built from the smoke chapters in a copy of the sources, as `make html` does it (``-n -W``):
+    (site directory, the finished ``jupyter-book build`` process). The HTML is in site/_build/html."""
+    out, _ = smoke_book
+    site = tmp_path_factory.mktemp("site")
+    shutil.copytree(ROOT / "book", site / "book", ignore=shutil.ignore_patterns("chapters", "_results", "_generated"))
+    for config in ("_config.yml", "_toc.yml"):
+        shutil.copy(ROOT / config, site / config)
+    shutil.copytree(out / "chapters", site / "book" / "chapters")
+    book.write_pages(out / "_results", site / "book" / "_generated")
+    result = subprocess.run([str(Path(sys.executable).parent / "jupyter-book"), "build", str(site), "-n", "-W", "--keep-going"],
+                            capture_output=True, text=True)
+    return site, result

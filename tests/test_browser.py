@@ -1,0 +1,524 @@
+"""The built book as a reader gets it: every page opened in headless Chromium from a local server.
+
+A page fails on: a load that does not succeed, a console error or uncaught exception, a local resource
+that does not load (script, stylesheet, image, font), or an image that is missing or empty (no pixels,
+or every pixel the same colour). A full-page PNG screenshot of every book page is kept in
+``build/screenshots/`` (``TRADEOFFS_SCREENSHOTS`` moves it; CI keeps it as an artifact).
+
+The pages come from the smoke book that test_chapters.py builds (``built_book``, tests/conftest.py),
+so nothing is executed twice; ``TRADEOFFS_HTML=_build/html`` checks an existing build instead
+(``make check-html``). Chromium is driven over its DevTools protocol on a pipe (``--remote-debugging-pipe``),
+no extra package. Without a Chromium the browser tests are skipped with the command to install one.
+Requests to other hosts (the MathJax CDN, the Colab badge) are refused so that the test is the same
+offline and online; their failures are not errors of the book.
+
+Also here, without a browser: the Scorecard and Environment pages are complete, Colab links point at
+the committed notebooks, and every widget output has a static fallback.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import html
+import http.server
+import json
+import os
+import queue
+import re
+import shutil
+import subprocess
+import tempfile
+import threading
+import time
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import nbformat
+import pytest
+
+from tradeoffs import book, claims
+
+ROOT = Path(__file__).resolve().parents[1]
+HTML_ENV, SHOTS_ENV, CHROMIUM_ENV = "TRADEOFFS_HTML", "TRADEOFFS_SCREENSHOTS", "CHROMIUM"
+CHROMIUM = os.environ.get(CHROMIUM_ENV) or next(
+    (path for name in ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+     if (path := shutil.which(name))), None)
+NO_CHROMIUM = ("no Chromium found: install it (Debian/Ubuntu: `sudo apt-get install -y chromium`; .ci/run does) "
+               f"or point ${CHROMIUM_ENV} at a Chrome/Chromium binary")
+needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason=NO_CHROMIUM)
+IGNORED_PATHS = {"/favicon.ico"}  # the browser asks for it by itself; the book has none
+pytestmark = pytest.mark.chapter
+
+
+# -- the pages under test ---------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def site(request):
+    """(HTML root, results dir, executed chapters dir): $TRADEOFFS_HTML's book, or the smoke book built once."""
+    given = os.environ.get(HTML_ENV)
+    if given:
+        html_root = Path(given).resolve()
+        assert (html_root / "index.html").exists(), f"${HTML_ENV}={given} has no index.html: run `make html` first"
+        return html_root, claims.results_dir(), ROOT / "book" / "chapters"
+    (out, _), (site_dir, result) = request.getfixturevalue("smoke_book"), request.getfixturevalue("built_book")
+    assert result.returncode == 0, ("the book does not build (see test_book_builds_without_warnings):\n"
+                                    + result.stderr[-3000:])
+    return site_dir / "_build" / "html", out / "_results", out / "chapters"
+
+
+def pages(html_root: Path) -> list[str]:
+    """Every page of the built book, relative to the root (not the theme's templates under _static)."""
+    return sorted(p.relative_to(html_root).as_posix() for p in html_root.rglob("*.html")
+                  if not p.relative_to(html_root).parts[0].startswith("_"))
+
+
+def text_of(page: Path) -> str:
+    """A page's text: tags dropped, entities decoded, white space collapsed."""
+    body = re.sub(r"<(script|style)\b.*?</\1>", " ", page.read_text(), flags=re.S)
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", body)).split())
+
+
+def records(results: Path) -> list[dict]:
+    return [claims.load_record(p) for p in sorted(results.glob("*.json")) if not p.name.endswith(".run.json")]
+
+
+# -- a minimal DevTools-protocol client ---------------------------------------------------------------
+
+
+class Chromium:
+    """Headless Chromium driven over ``--remote-debugging-pipe`` (commands on fd 3, replies on fd 4)."""
+
+    def __init__(self, binary: str, profile: Path):
+        to_chrome_r, to_chrome_w = os.pipe()
+        from_chrome_r, from_chrome_w = os.pipe()
+
+        def child_fds():  # in the child, before exec: the pipe ends go to fds 3 and 4 (dup2 clears CLOEXEC)
+            read_end, write_end = os.dup(to_chrome_r), os.dup(from_chrome_w)
+            os.dup2(read_end, 3)
+            os.dup2(write_end, 4)
+
+        self.log = (profile / "chromium.log").open("wb")
+        self.proc = subprocess.Popen(
+            [binary, "--headless", "--remote-debugging-pipe", "--no-sandbox", "--disable-gpu",
+             "--disable-dev-shm-usage", "--no-first-run", "--no-default-browser-check", "--disable-extensions",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync", "--mute-audio",
+             "--hide-scrollbars", "--force-color-profile=srgb", f"--user-data-dir={profile}",
+             "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1", "about:blank"],
+            preexec_fn=child_fds, close_fds=False, stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log)
+        for fd in (to_chrome_r, from_chrome_w):
+            os.close(fd)
+        self._out = os.fdopen(to_chrome_w, "wb", buffering=0)
+        self._in = os.fdopen(from_chrome_r, "rb", buffering=0)
+        self._messages: queue.Queue = queue.Queue()
+        self.events: list[dict] = []
+        self._id = 0
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self):
+        buffer = b""
+        while chunk := self._in.read(1 << 16):
+            *messages, buffer = (buffer + chunk).split(b"\0")
+            for message in messages:
+                self._messages.put(json.loads(message))
+        self._messages.put(None)  # Chromium closed the pipe
+
+    def _next(self, deadline: float) -> dict:
+        try:
+            message = self._messages.get(timeout=max(0.0, deadline - time.monotonic()))
+        except queue.Empty:
+            raise TimeoutError("Chromium did not answer in time") from None
+        if message is None:
+            raise RuntimeError(f"Chromium exited (code {self.proc.poll()}); its log: {self.log.name}")
+        return message
+
+    def send(self, method: str, session: str | None = None, timeout: float = 60, **params) -> dict:
+        """Send one command and wait for its reply; events that arrive meanwhile go to `events`."""
+        self._id += 1
+        message = {"id": self._id, "method": method, "params": params}
+        if session:
+            message["sessionId"] = session
+        self._out.write(json.dumps(message).encode() + b"\0")
+        deadline = time.monotonic() + timeout
+        while (reply := self._next(deadline)).get("id") != self._id:
+            self.events.append(reply)
+        if "error" in reply:
+            raise RuntimeError(f"{method}: {reply['error'].get('message')}")
+        return reply["result"]
+
+    def wait_for(self, method: str, timeout: float = 60) -> dict:
+        """The first event `method` not waited for yet (it is taken out of `events`)."""
+        deadline = time.monotonic() + timeout
+        while (event := self.take(method)) is None:
+            self.events.append(self._next(deadline))
+        return event
+
+    def take(self, method: str) -> dict | None:
+        """The first event `method` received and not waited for yet, or None (does not wait)."""
+        for i, event in enumerate(self.events):
+            if event.get("method") == method:
+                return self.events.pop(i)
+        return None
+
+    def settle(self, seconds: float) -> None:
+        """Collect the events of the next `seconds` (late console messages)."""
+        deadline = time.monotonic() + seconds
+        while True:
+            try:
+                self.events.append(self._next(deadline))
+            except TimeoutError:
+                return
+
+    def close(self) -> None:
+        try:
+            self.send("Browser.close", timeout=10)
+            self.proc.wait(10)
+        except (RuntimeError, TimeoutError, subprocess.TimeoutExpired):
+            self.proc.kill()
+            self.proc.wait()
+        self.log.close()
+
+
+class Tab:
+    """One page target with the Page, Runtime, Log and Network domains on."""
+
+    def __init__(self, browser: Chromium, width: int = 1280, height: int = 900):
+        self.browser, self.width, self.height = browser, width, height
+        target = browser.send("Target.createTarget", url="about:blank")["targetId"]
+        self.session = browser.send("Target.attachToTarget", targetId=target, flatten=True)["sessionId"]
+        for domain in ("Page", "Runtime", "Log", "Network"):
+            self.send(f"{domain}.enable")
+        self.send("Emulation.setDeviceMetricsOverride", width=width, height=height, deviceScaleFactor=1,
+                  mobile=False)
+
+    def send(self, method: str, **params) -> dict:
+        return self.browser.send(method, session=self.session, **params)
+
+    def evaluate(self, expression: str):
+        result = self.send("Runtime.evaluate", expression=expression, awaitPromise=True, returnByValue=True)
+        if "exceptionDetails" in result:
+            raise RuntimeError(f"{expression[:80]}...: {result['exceptionDetails']}")
+        return result["result"].get("value")
+
+    def open(self, url: str) -> list[str]:
+        """Load `url` and wait for its images; return what went wrong (empty: a clean load)."""
+        self.browser.settle(0)
+        self.browser.events.clear()
+        navigation = self.send("Page.navigate", url=url)
+        if navigation.get("errorText"):
+            return [f"the page did not load: {navigation['errorText']}"]
+        self.browser.wait_for("Page.frameStartedLoading")
+        for _ in range(3):  # a page that redirects (index.html) starts loading again after its load
+            self.browser.wait_for("Page.loadEventFired")
+            try:
+                self.evaluate(WAIT_FOR_IMAGES)
+            except RuntimeError as error:
+                if "navigated" not in str(error):
+                    raise
+            self.browser.settle(0.3)
+            if self.browser.take("Page.frameStartedLoading") is None:
+                break
+        return self.problems(url) + self.image_problems()
+
+    def problems(self, url: str) -> list[str]:
+        origin = "{0.scheme}://{0.netloc}".format(urlsplit(url))
+
+        def local(address: str) -> bool:
+            return address.startswith(origin) and urlsplit(address).path not in IGNORED_PATHS
+
+        found, requests = [], {}
+        for event in self.browser.events:
+            if event.get("sessionId") != self.session:
+                continue
+            method, params = event["method"], event["params"]
+            if method == "Network.requestWillBeSent":
+                requests[params["requestId"]] = params["request"]["url"]
+            elif method == "Network.responseReceived" and params["response"]["status"] >= 400:
+                if local(params["response"]["url"]):
+                    found.append(f"HTTP {params['response']['status']}: {params['response']['url']}")
+            elif method == "Network.loadingFailed" and not params.get("canceled"):
+                address = requests.get(params["requestId"], "?")
+                if local(address):
+                    found.append(f"failed to load {address}: {params['errorText']}")
+            elif method == "Runtime.exceptionThrown":
+                details = params["exceptionDetails"]
+                description = details.get("exception", {}).get("description") or details.get("text")
+                found.append(f"uncaught exception at {details.get('url', '?')}:{details.get('lineNumber', 0) + 1}: "
+                             f"{description}")
+            elif method == "Runtime.consoleAPICalled" and params["type"] in ("error", "assert"):
+                found.append("console.error: " + " ".join(str(a.get("value", a.get("description", "")))
+                                                          for a in params["args"]))
+            elif method == "Log.entryAdded" and params["entry"]["level"] == "error":
+                entry = params["entry"]
+                if entry.get("source") == "network" and not local(entry.get("url", origin)):
+                    continue  # another host, refused on purpose (see the module docstring); or the favicon
+                if entry.get("source") == "network" and any(entry.get("url", "") in f for f in found):
+                    continue  # already reported from the Network domain
+                found.append(f"console ({entry['source']}): {entry['text']} {entry.get('url', '')}".rstrip())
+        return list(dict.fromkeys(found))
+
+    def image_problems(self) -> list[str]:
+        return [f"image {'not loaded' if not i['width'] else 'blank (one colour)'}: {i['src']}"
+                for i in self.evaluate(IMAGES) if i["local"] and (not i["width"] or i["blank"])]
+
+    def screenshot(self, path: Path) -> None:
+        """A PNG of the whole page: the viewport is stretched to the page's height for the shot.
+
+        (``captureBeyondViewport`` alone leaves pages with wide tables scrolled sideways.)"""
+        height = self.send("Page.getLayoutMetrics")["cssContentSize"]["height"]
+        self.send("Emulation.setDeviceMetricsOverride", width=self.width, height=int(height), deviceScaleFactor=1,
+                  mobile=False)
+        try:
+            self.evaluate("new Promise(done => requestAnimationFrame(() => requestAnimationFrame(done)))")
+            shot = self.send("Page.captureScreenshot", format="png", optimizeForSpeed=True)
+        finally:
+            self.send("Emulation.setDeviceMetricsOverride", width=self.width, height=self.height,
+                      deviceScaleFactor=1, mobile=False)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(base64.b64decode(shot["data"]))
+
+
+WAIT_FOR_IMAGES = """(async () => {
+  for (const img of document.images) img.loading = "eager";
+  await Promise.all(Array.from(document.images, img => img.decode().catch(() => null)));
+  await document.fonts.ready;
+  await new Promise(done => requestAnimationFrame(() => requestAnimationFrame(done)));
+})()"""
+
+IMAGES = """Array.from(document.images, img => {
+  const local = new URL(img.currentSrc || img.src, location.href).origin === location.origin;
+  let blank = false;
+  if (local && img.naturalWidth > 0) {  // one colour everywhere: an empty figure
+    const canvas = document.createElement("canvas");
+    canvas.width = Math.min(img.naturalWidth, 400);
+    canvas.height = Math.max(1, Math.round(img.naturalHeight * canvas.width / img.naturalWidth));
+    const context = canvas.getContext("2d");
+    context.drawImage(img, 0, 0, canvas.width, canvas.height);
+    const pixels = context.getImageData(0, 0, canvas.width, canvas.height).data;
+    blank = true;
+    for (let i = 4; i < pixels.length && blank; i += 4)
+      if (pixels[i] !== pixels[0] || pixels[i + 1] !== pixels[1] || pixels[i + 2] !== pixels[2]
+          || pixels[i + 3] !== pixels[3]) blank = false;
+  }
+  return {src: img.currentSrc || img.src, local, width: img.naturalWidth, blank};
+})"""
+
+
+class QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):  # the test reports failures itself
+        pass
+
+
+@pytest.fixture(scope="module")
+def server(site):
+    """The built HTML served over HTTP on a free local port, as a reader's browser gets it."""
+    handler = functools.partial(QuietHandler, directory=str(site[0]))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_port}/"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+@pytest.fixture(scope="module")
+def tab():
+    profile = Path(tempfile.mkdtemp(prefix="tradeoffs-chromium-"))
+    browser = Chromium(CHROMIUM, profile)
+    try:
+        yield Tab(browser)
+    finally:
+        browser.close()
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+# -- in the browser ---------------------------------------------------------------------------------
+
+
+@needs_chromium
+def test_every_page_loads_cleanly_and_chapters_have_figures(site, server, tab):
+    html_root = site[0]
+    shots = Path(os.environ.get(SHOTS_ENV, ROOT / "build" / "screenshots"))
+    for old in shots.glob("*.png"):
+        old.unlink()
+    problems = {}
+    for page in pages(html_root):
+        found = tab.open(server + page)
+        if page.startswith("book/chapters/"):
+            figures = tab.evaluate("Array.from(document.images).filter(i => i.src.includes('/_images/')).length")
+            if not figures:
+                found.append("a chapter without a single figure image")
+        if page.startswith("book/"):
+            tab.screenshot(shots / (page.removeprefix("book/").replace("/", "__").removesuffix(".html") + ".png"))
+        if found:
+            problems[page] = found
+    assert pages(html_root), f"no pages in {html_root}"
+    assert not problems, "pages with problems:\n" + "\n".join(
+        f"  {page}:\n" + "\n".join(f"    - {p}" for p in found) for page, found in problems.items())
+    assert {p.stem for p in shots.glob("*.png")} >= {f"chapters__{n}" for n in chapter_pages(html_root)}
+
+
+@needs_chromium
+def test_the_check_sees_a_broken_page(site, server, tab):
+    """The browser check is not vacuous: a missing page, a script error, a missing and an empty image fail."""
+    html_root = site[0]
+    broken = html_root / "_test_broken.html"
+    (html_root / "_test_empty.png").write_bytes(b"")
+    broken.write_text('<html><body><img src="_test_missing.png"><img src="_test_empty.png">'
+                      '<script>console.error("boom"); undefined_function();</script></body></html>')
+    try:
+        found = "\n".join(tab.open(server + broken.name))
+        assert "_test_missing.png" in found and "_test_empty.png" in found
+        assert "console.error: boom" in found and "undefined_function" in found
+        assert "HTTP 404" in "\n".join(tab.open(server + "no_such_page.html"))
+    finally:
+        broken.unlink()
+        (html_root / "_test_empty.png").unlink()
+
+
+@needs_chromium
+def test_scorecard_filters_claims_by_status(site, server, tab):
+    html_root, results, _ = site
+    all_claims = [c for r in records(results) for c in r["claims"]]
+    counts = {s: sum(c["status"] == s for c in all_claims) for s in claims.STATUSES}
+    tab.open(server + "book/scorecard.html")
+    visible = """Array.from(document.querySelectorAll("tr[data-status]"))
+                   .filter(tr => tr.offsetParent !== null).map(tr => tr.dataset.status)"""
+    buttons = tab.evaluate("Array.from(document.querySelectorAll('.claims-filter-button'), b => b.textContent)")
+    labels = [f"{s.replace('-', ' ')} ({counts[s]})" for s in claims.STATUSES]
+    assert buttons == [f"all ({len(all_claims)})", *labels]
+    assert sorted(tab.evaluate(visible)) == sorted(c["status"] for c in all_claims)
+    for status in (*claims.STATUSES, "all"):
+        tab.evaluate(f"document.querySelector('.claims-filter-button[data-status=\"{status}\"]').click()")
+        shown = tab.evaluate(visible)
+        expected = len(all_claims) if status == "all" else counts[status]
+        assert len(shown) == expected and (status == "all" or set(shown) <= {status}), (status, shown)
+        assert tab.evaluate("document.querySelector('.claims-filter-empty').hidden") == (expected > 0)
+    assert tab.open(server + "book/scorecard.html?status=differs") == []
+    assert tab.evaluate(visible) == ["differs"] * counts["differs"]
+
+
+# -- in the HTML, without a browser -----------------------------------------------------------------
+
+
+def chapter_pages(html_root: Path) -> list[str]:
+    return sorted(p.stem for p in (html_root / "book" / "chapters").glob("[0-9][0-9]_*.html"))
+
+
+def test_scorecard_lists_every_claim_of_every_chapter(site):
+    html_root, results, _ = site
+    text = text_of(html_root / "book" / "scorecard.html")
+    recs = records(results)
+    recorded, pages_ = {r["chapter"] for r in recs}, set(chapter_pages(html_root))
+    assert recorded == pages_, f"chapter pages without a claims record: {sorted(pages_ - recorded)}; " \
+                               f"claims records without a chapter page: {sorted(recorded - pages_)}"
+    for record in recs:
+        counts = [sum(c["status"] == s for c in record["claims"]) for s in claims.STATUSES]
+        n = len(record["claims"])
+        assert f"{n} claims ({counts[0]} reproduced, {counts[1]} differs, {counts[2]} not run)" in text
+        missing = [c["id"] for c in record["claims"] if c["id"] not in text]
+        assert not missing, f"{record['chapter']}: claims not on the scorecard: {missing}"
+    raw = (html_root / "book" / "scorecard.html").read_text()
+    assert 'id="claims-filter"' in raw and "scorecard.js" in raw
+    assert not re.search(r"<(tr|section|table)\b[^>]*\bhidden\b", raw), "content hidden without JS"
+
+
+def test_status_page_has_versions_device_profile_time_and_memory(site):
+    html_root, results, _ = site
+    text = text_of(html_root / "book" / "status.html")
+    runs = [json.loads(p.read_text()) for p in sorted(results.glob("*.run.json"))]
+    assert runs
+    for run in runs:
+        row = re.search(re.escape(run["finished_at"]), text)
+        assert row, f"{run['chapter']} is not on the status page"
+        assert f"{run['peak_memory_mb']:.0f} MB" in text
+        assert book._duration(run["wall_seconds"]) in text
+    total = book._duration(sum(r["wall_seconds"] for r in runs))
+    assert f"Executed chapters: {len(runs)}, {total} in total" in text
+    for package, version in runs[-1]["environment"]["versions"].items():
+        assert f"{package} {version}" in text
+    assert "device" in text and "profile" in text
+
+
+def test_colab_links_point_at_the_committed_notebooks(site):
+    html_root = site[0]
+    for name in chapter_pages(html_root):
+        page = (html_root / "book" / "chapters" / f"{name}.html").read_text()
+        links = set(re.findall(r'href="(https://colab\.research\.google\.com/[^"]+)"', page))
+        assert links, f"{name}: no Colab link"
+        for link in links:
+            path = link.split("/blob/main/", 1)[1]
+            assert path == f"notebooks/{name}.ipynb", link
+            assert (ROOT / path).exists(), f"{link}: {path} is not in the repository"
+
+
+def test_every_widget_has_a_static_fallback(site):
+    """A widget output shows nothing without a live kernel: it must carry an image or HTML beside it."""
+    chapters_dir = site[2]
+    notebooks = sorted(chapters_dir.glob("[0-9][0-9]_*.ipynb"))
+    assert notebooks
+    for path in notebooks:
+        for i, cell in enumerate(nbformat.read(path, as_version=4).cells):
+            for output in cell.get("outputs", []):
+                data = output.get("data", {})
+                if "application/vnd.jupyter.widget-view+json" in data:
+                    assert {"image/png", "image/svg+xml", "text/html"} & set(data), (
+                        f"{path.name} cell {i}: a widget with no static fallback (add a figure output)")
+
+
+# -- the page generators, on made-up records --------------------------------------------------------
+
+
+def _claim(id, status):
+    return {"id": id, "paper": 1.0, "ours": None if status == "not-run" else 2.0, "tol": 0.1, "unit": "%",
+            "relation": "=", "status": status, "profile": "cpu", "source": "Table 1", "setting": ""}
+
+
+def _run(chapter, status="ok", torch="2.14.1", gpus=()):
+    return {"chapter": chapter, "profile": "cpu", "device": "auto", "seed": 0, "status": status,
+            "error": None if status == "ok" else "cell 3: ValueError: bad", "wall_seconds": 125.0,
+            "peak_memory_mb": 1500.4, "finished_at": "2026-01-01T00:00:00+00:00",
+            "environment": {"python": "3.11", "platform": "Linux", "cpu_count": 2, "cpu_model": "Xeon",
+                            "memory_gb": 8.0, "gpus": list(gpus), "versions": {"torch": torch}}}
+
+
+def test_scorecard_markdown_counts_links_and_lists_unexecuted_chapters():
+    chapters = {"01_a": "book/chapters/01_a", "02_b": "book/chapters/02_b", "03_c": "book/chapters/03_c"}
+    recs = [{"chapter": "02_b", "profile": "smoke", "claims": [_claim("b.x", "not-run")]},
+            {"chapter": "01_a", "profile": "cpu",
+             "claims": [_claim("a.x", "reproduced"), _claim("a.y", "differs")]}]
+    md = book.scorecard_markdown(recs, chapters)
+    assert md.index("## 01_a") < md.index("## 02_b")  # book order
+    assert "| {doc}`/book/chapters/01_a` | cpu | 2 | 1 | 1 | 0 |" in md
+    assert "| **all chapters** | cpu, smoke | 3 | 1 | 1 | 1 |" in md
+    assert "| `03_c` | not executed |" in md and "## Not executed" in md
+    assert "`a.x`" in md and "`a.y`" in md and "`b.x`" in md and 'id="claims-filter"' in md
+    assert "`99_z`" in book.scorecard_markdown([{"chapter": "99_z", "profile": "cpu", "claims": []}], chapters)
+    assert book.scorecard_markdown([], chapters).startswith("No chapter has been executed")
+
+
+def test_status_markdown_totals_devices_failures_and_version_differences():
+    chapters = {"01_a": "book/chapters/01_a", "02_b": "book/chapters/02_b"}
+    runs = [_run("02_b", "failed", torch="2.13.0", gpus=["NVIDIA H100"]), _run("01_a")]
+    md = book.status_markdown(runs, chapters)
+    assert md.index("/book/chapters/01_a") < md.index("/book/chapters/02_b")
+    assert "| auto: cpu |" in md and "| auto: cuda (NVIDIA H100) |" in md
+    assert "2 min 05 s" in md and "**4 min 10 s**" in md and "1500 MB" in md
+    assert "`02_b`: cell 3: ValueError: bad" in md and "**failed**" in md
+    assert "| torch | 2.14.1 (01_a); 2.13.0 (02_b) |" in md
+    assert "| GPUs | NVIDIA H100 |" in md
+    assert book._duration(7325) == "2 h 02 min" and book._duration(59.4) == "59 s"
+
+
+def test_write_pages_reads_the_toc_beside_the_output(tmp_path):
+    (tmp_path / "_toc.yml").write_text(
+        "parts:\n  - chapters:\n      - file: book/chapters/01_a\n      - file: book/scorecard\n")
+    results = tmp_path / "results"
+    results.mkdir()
+    (results / "01_a.json").write_text(json.dumps({"chapter": "01_a", "profile": "cpu",
+                                                   "claims": [_claim("a.x", "reproduced")]}))
+    (results / "01_a.run.json").write_text(json.dumps(_run("01_a")))
+    scorecard, status = book.write_pages(results, tmp_path / "book" / "_generated")
+    link = "{doc}`/book/chapters/01_a`"
+    assert link in scorecard.read_text() and link in status.read_text()
