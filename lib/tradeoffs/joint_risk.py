@@ -1,0 +1,139 @@
+"""Suggala et al., *Revisiting Adversarial Risk* (paper 003), Sec. 7: training on the joint objective and
+measuring the two risks of Definition 2 on real data (Tables 1-2, Figs. 3-6).
+
+Training minimizes Eq. (7), lam E max_{||delta||_inf <= eps} l(f(x + delta), y) - (lam - 1) E l(f(x), y)
+(``tradeoffs.train.joint``; the inner maximum by PGD as App. H: sign steps, projection on the l_inf ball).
+With no access to the base classifier g the paper replaces g(x) by the label y (margin condition (5)), so
+on a test set
+
+* classification risk = P(f(x) != y),
+* adversarial risk    = P(f(x) = y and f(x') != y), x' the PGD example (Definition 2 with g = y: a point
+  counts only if f is right on it and the attack makes it wrong),
+* joint risk          = their sum (Fig. 3: "computed by adding both").
+
+Every model goes through the model cache, keyed by all its training settings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from tradeoffs import attacks, cache, data, evaluate, models, train
+from tradeoffs.progress import progress
+
+
+@dataclass(frozen=True)
+class Risks:
+    """The 0/1 risks of Definition 2 on a test set (fractions)."""
+
+    classification: float
+    adversarial: float
+
+    @property
+    def joint(self) -> float:
+        return self.classification + self.adversarial
+
+
+def risks(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float, steps: int, step_size: float,
+          batch_size: int = 1000) -> Risks:
+    """Classification and adversarial risk (Definition 2, base classifier = label) of ``model`` on (x, y),
+    the adversarial examples by PGD-``steps`` with ``step_size`` (l_inf, one random start, inputs kept in [0, 1])."""
+    wrong_clean, flipped = 0, 0
+    for xb, yb in zip(x.split(batch_size), y.split(batch_size)):
+        with torch.no_grad():
+            clean_ok = evaluate.predict(model(xb)) == yb
+        x_adv = attacks.pgd(model, xb, yb, eps=eps, steps=steps, step_size=step_size)
+        assert float((x_adv - xb).abs().max()) <= eps + 1e-6 and 0 <= float(x_adv.min()) and float(x_adv.max()) <= 1
+        with torch.no_grad():
+            adv_ok = evaluate.predict(model(x_adv)) == yb
+        wrong_clean += int((~clean_ok).sum())
+        flipped += int((clean_ok & ~adv_ok).sum())
+    return Risks(classification=wrong_clean / len(x), adversarial=flipped / len(x))
+
+
+def training_subset(x: torch.Tensor, y: torch.Tensor, n: int | None, trial: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The ``trial``-th random training subset of size n (each trial of Table 1 draws its own samples)."""
+    if n is None or n >= len(x):
+        return x, y
+    idx = torch.randperm(len(x), generator=torch.Generator().manual_seed(1_000 + trial))[:n]
+    return x[idx], y[idx]
+
+
+def load_mnist_experiment(n_train: int | None, n_test: int | None, device: torch.device
+                          ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """MNIST (10 classes): the full training split (subsets are drawn per trial) and the first n_test test images."""
+    x_train, y_train = data.load_mnist("train")
+    x_test, y_test = data.load_mnist("test")
+    if n_test is not None:
+        x_test, y_test = x_test[:n_test], y_test[:n_test]
+    return x_train.to(device), y_train.to(device), x_test.to(device), y_test.to(device)
+
+
+def train_joint(*, architecture: str, x: torch.Tensor, y: torch.Tensor, lam: float, eps: float, trial: int,
+                settings, device: torch.device, data_name: str = "mnist", widths: Sequence[int] = (),
+                vgg_width: float = 0.25, steps: int | None = None, step_size: float | None = None) -> nn.Module:
+    """A model trained on Eq. (7) with weight ``lam`` and radius ``eps`` (cached).
+
+    ``architecture``: "mlp" (ReLU, ``widths``; MNIST) or "vgg11" (``vgg_width`` times VGG11's units; CIFAR-10).
+    ``settings``: the chapter's profile (epochs, batch_size, lr, train_steps, train_step_size, mnist_train).
+    The trial sets the training subset and the initialization. Adam, as the paper names no optimizer.
+    """
+    steps = settings.train_steps if steps is None else steps
+    step_size = settings.train_step_size if step_size is None else step_size
+    n = settings.mnist_train
+    xs, ys = training_subset(x, y, n, trial)
+    key = {"data": data_name, "n": len(xs), "architecture": architecture, "widths": list(widths),
+           "vgg_width": vgg_width if architecture == "vgg11" else None, "lam": lam, "eps": eps,
+           "epochs": settings.epochs, "batch_size": settings.batch_size, "lr": settings.lr, "optimizer": "adam",
+           "pgd_steps": steps, "pgd_step_size": step_size, "seed": trial}
+    name = f"joint-{data_name}-{architecture}-" + ("x".join(map(str, widths)) if architecture == "mlp"
+                                                     else f"w{vgg_width:g}") + f"-lam{lam:g}-eps{eps:g}-t{trial}"
+    if architecture == "mlp":
+        def build() -> nn.Module:
+            return models.MLP(int(np.prod(x.shape[1:])), tuple(widths))
+    elif architecture == "vgg11":
+        def build() -> nn.Module:
+            return models.VGG11(width=vgg_width)
+    else:
+        raise ValueError(f"unknown architecture {architecture!r}; valid: 'mlp', 'vgg11'")
+    objective = train.joint(lam=lam, eps=eps, steps=steps, step_size=step_size)
+
+    def fit(model: nn.Module, checkpoint) -> None:
+        train.fit(model, xs, ys, objective, epochs=settings.epochs, batch_size=settings.batch_size,
+                  lr=settings.lr, optimizer="adam", seed=trial, checkpoint=checkpoint, show_progress=False)
+
+    return cache.trained_model(name, key, build, fit, device=device)
+
+
+def lambda_sweep(*, lambdas: Sequence[float], trials: int, eps: float, x_train: torch.Tensor,
+                 y_train: torch.Tensor, x_test: torch.Tensor, y_test: torch.Tensor, settings,
+                 device: torch.device, desc: str, **model_kw) -> dict[tuple[float, int], Risks]:
+    """Train one model per (lambda, trial) and measure its risks (PGD as in ``settings``): Table 1, Fig. 3."""
+    out = {}
+    for lam, trial in progress([(lam, t) for lam in lambdas for t in range(trials)], desc=desc):
+        model = train_joint(x=x_train, y=y_train, lam=lam, eps=eps, trial=trial, settings=settings, device=device,
+                            **model_kw)
+        out[(lam, trial)] = risks(model, x_test, y_test, eps=eps, steps=settings.eval_steps,
+                                  step_size=settings.eval_step_size)
+    return out
+
+
+def summarize(results: dict[tuple[float, int], Risks]) -> dict[float, dict[str, tuple[float, float]]]:
+    """Mean and standard deviation over trials, per lambda: {lam: {"classification": (mean, sd), ...}}."""
+    table = {}
+    for lam in sorted({lam for lam, _ in results}):
+        rows = [r for (l_, _), r in results.items() if l_ == lam]
+        table[lam] = {kind: (float(np.mean([getattr(r, kind) for r in rows])),
+                             float(np.std([getattr(r, kind) for r in rows], ddof=1)) if len(rows) > 1 else float("nan"))
+                      for kind in ("classification", "adversarial", "joint")}
+    return table
+
+
+def lambda_label(lam: float) -> str:
+    """The id fragment of a lambda: 0 -> 'lambda0', 0.001 -> 'lambda0_001'."""
+    return "lambda" + f"{lam:g}".replace(".", "_")
