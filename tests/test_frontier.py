@@ -1,0 +1,214 @@
+"""The frontier of chapter 5: the Pareto front, the methods and their cost, timed caching, a tiny sweep."""
+
+import dataclasses
+import json
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from tradeoffs import cache, frontier, joint_risk, models, profiles, train  # noqa: E402
+from tradeoffs.data import data_dir  # noqa: E402
+
+CPU = profiles.settings("05_frontier", "cpu")
+SMOKE = profiles.settings("05_frontier", "smoke")
+
+
+# ------------------------------------------------------------------------------- Pareto front
+
+
+def test_pareto_front_small_example():
+    points = [(99, 10), (98, 50), (97, 40), (90, 60), (90, 60), (80, 55), (99, 5)]
+    # (97, 40) is dominated by (98, 50); (80, 55) by (90, 60); (99, 5) by (99, 10); the tie (90, 60) stays twice
+    assert frontier.pareto_front(points) == [0, 1, 3, 4]
+    assert frontier.dominates((2, 2), (1, 2)) and not frontier.dominates((2, 2), (2, 2))
+    assert not frontier.dominates((3, 1), (1, 3)) and not frontier.dominates((1, 3), (3, 1))
+    assert frontier.pareto_front([]) == [] and frontier.pareto_front([(1, 1)]) == [0]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 20), st.integers(0, 20)), min_size=1, max_size=15))
+def test_pareto_front_properties(points):
+    front = frontier.pareto_front(points)
+    assert front, "a finite non-empty set always has a maximal point"
+    for i in front:  # no front point is dominated by any point
+        assert not any(frontier.dominates(q, points[i]) for q in points)
+    for i in set(range(len(points))) - set(front):  # every other point is dominated by a front point
+        assert any(frontier.dominates(points[j], points[i]) for j in front)
+    best_clean = max(p[0] for p in points)  # the most accurate point with the best robustness among them is on it
+    assert any(points[i][0] == best_clean for i in front)
+
+
+# ----------------------------------------------------------------------------------- methods
+
+
+def test_methods_cover_every_kind_in_order():
+    runs = frontier.methods(CPU)
+    assert [m.kind for m in runs] == (["standard"] + ["noise"] * len(CPU.noise_sigmas) + ["madry"] * len(CPU.madry_eps)
+                                      + ["trades"] * len(CPU.trades_betas) + ["joint"] * len(CPU.joint_lambdas))
+    assert set(frontier.METHODS) == {m.kind for m in runs}
+    assert 10 <= len(runs) <= 14  # the chapter's budget
+    assert frontier.Method("trades", 6.0).label == "TRADES 1/lambda=6"
+    assert frontier.Method("standard").label == "standard"
+    with pytest.raises(ValueError, match="unknown method"):
+        frontier.Method("free", 1.0)
+    with pytest.raises(ValueError, match="needs a parameter"):
+        frontier.Method("madry")
+    with pytest.raises(ValueError, match="needs no parameter"):
+        frontier.Method("standard", 0.1)
+
+
+def test_attack_steps_and_gradient_passes():
+    n, k = CPU.train_size * CPU.epochs, CPU.train_steps
+    cost = {m.label: (frontier.attack_steps(m, CPU), frontier.train_cost(m, CPU)) for m in frontier.methods(CPU)}
+    assert cost["standard"] == (0, n)
+    assert cost["noise sigma=0.3"] == (0, n)
+    assert cost["Madry eps=0.1"] == (k, n * (1 + k))
+    assert cost["TRADES 1/lambda=1"] == (k, n * (1 + k))
+    assert cost["joint lambda=2"] == (k, n * (2 + k))  # lambda * adversarial - (lambda - 1) * clean: both passes
+    assert frontier.train_cost(frontier.Method("joint", 1.0), CPU) == n * (1 + k)  # lambda = 1 is Madry
+    assert frontier.attack_steps(frontier.Method("joint", 0.0), CPU) == 0  # lambda = 0 is standard training
+
+
+def test_training_attack_radius_step_and_lambda():
+    assert frontier.attack_eps(frontier.Method("madry", 0.2), CPU) == 0.2
+    assert frontier.step_size(frontier.Method("madry", 0.2), CPU) == pytest.approx(0.2 / CPU.step_divisor)
+    assert frontier.attack_eps(frontier.Method("trades", 6.0), CPU) == CPU.train_eps
+    assert frontier.attack_eps(frontier.Method("noise", 0.3), CPU) == 0.0
+    assert frontier.joint_lambda(frontier.Method("standard")) == 0.0
+    assert frontier.joint_lambda(frontier.Method("madry", 0.1)) == 1.0
+    assert frontier.joint_lambda(frontier.Method("joint", 2.0)) == 2.0
+    recipe = frontier.method_recipe(frontier.Method("noise", 0.3), CPU, seed=0)
+    assert recipe["method"] == "noise" and recipe["sigma"] == 0.3 and recipe["pgd_steps"] == 0
+    names = {m.cache_name(CPU) for m in frontier.methods(CPU)}
+    assert len(names) == len(frontier.methods(CPU))  # every run its own cache entry
+
+
+def test_standard_and_madry_runs_share_chapter_3_models(monkeypatch):
+    """With chapter 3's budget, standard (lambda = 0) and Madry at eps 0.05 (lambda = 1) have exactly chapter 3's
+    cache names and settings (Fig. 3a: one hidden layer of 400, eps 0.05), so its models are shared."""
+    s3 = profiles.settings("03_joint_objective", "cpu")
+    seen = {}
+
+    def capture(name, settings, build, fit, *, device):
+        seen[name] = settings
+        return build()
+
+    monkeypatch.setattr(cache, "trained_model", capture)
+    x, y = torch.rand(s3.mnist_train + 10, 1, 28, 28), torch.randint(0, 10, (s3.mnist_train + 10,))
+    for lam in (0.0, 1.0):
+        joint_risk.train_joint(architecture="mlp", widths=(400,), x=x, y=y, lam=lam, eps=0.05, trial=0, settings=s3,
+                               device=torch.device("cpu"))
+    ours = dataclasses.replace(CPU, widths=(400,), train_size=s3.mnist_train, epochs=s3.epochs,
+                               batch_size=s3.batch_size, lr=s3.lr, train_steps=s3.train_steps,
+                               step_divisor=0.05 / s3.train_step_size, madry_eps=(0.05, 0.1))
+    for method in (frontier.Method("standard"), frontier.Method("madry", 0.05)):
+        name = method.cache_name(ours).format(trial=0)
+        assert name in seen, (name, list(seen))
+        assert frontier.method_recipe(method, ours, seed=0) == seen[name]
+        assert cache.cache_key(name, frontier.method_recipe(method, ours, seed=0)) == cache.cache_key(name, seen[name])
+
+
+# ------------------------------------------------------------------------------ timed caching
+
+
+@pytest.fixture
+def model_cache(tmp_path, monkeypatch):
+    monkeypatch.setattr(cache, "models_dir", lambda: tmp_path / "models")
+    return tmp_path / "models"
+
+
+def _tiny_fit(x, y):
+    def fit(model, checkpoint):
+        train.fit(model, x, y, train.standard(), epochs=2, batch_size=16, lr=0.1, checkpoint=checkpoint,
+                  show_progress=False)
+    return fit
+
+
+def test_timed_model_measures_on_a_miss_and_reports_it_on_a_hit(model_cache):
+    x, y = torch.randn(64, 5), torch.randint(0, 3, (64,))
+    build = lambda: models.MLP(5, (8,), classes=3)  # noqa: E731
+    model, seconds, source, hit = frontier.timed_model("tiny", {"seed": 0}, build, _tiny_fit(x, y), device="cpu")
+    assert source == "measured" and seconds > 0 and not hit
+    record = next(model_cache.glob("tiny-*.train.json"))
+    assert json.loads(record.read_text())["train_seconds"] == pytest.approx(seconds, abs=1e-3)
+
+    def must_not_train(model, checkpoint):
+        raise AssertionError("a cache hit must not train")
+
+    again, seconds2, source2, hit2 = frontier.timed_model("tiny", {"seed": 0}, build, must_not_train, device="cpu")
+    assert hit2 and source2 == "measured" and seconds2 == pytest.approx(seconds, abs=1e-3) and seconds2 > 0
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), again.state_dict().values()))
+
+    record.unlink()  # an entry trained elsewhere, without the timing record
+    _, s4, src4, _ = frontier.timed_model("tiny", {"seed": 0}, build, must_not_train, device="cpu")
+    assert (s4, src4) == (None, "unknown")
+    _, s3, src3, _ = frontier.timed_model("tiny", {"seed": 0}, build, must_not_train, device="cpu",
+                                          estimate=lambda: 1.5)
+    assert (s3, src3) == (1.5, "estimated")
+    _, s5, src5, _ = frontier.timed_model("tiny", {"seed": 0}, build, must_not_train, device="cpu",
+                                          estimate=lambda: 99.0)  # the recorded estimate stays
+    assert (s5, src5) == (1.5, "estimated")
+
+
+def test_fill_estimates_uses_the_measured_seconds_per_pass_of_the_same_kind():
+    def point(kind, k, passes, seconds, source):
+        return frontier.Point(method=kind, value=None if kind == "standard" else 1.0, label=kind, clean=90, robust=50,
+                              robust_pgd=50, robust_large_eps=0, train_seconds=seconds, seconds_source=source,
+                              attack_steps=k, gradient_passes=passes, cache_hit=True)
+    points = [point("standard", 0, 100, None, "unknown"), point("noise", 0, 100, 2.0, "measured"),
+              point("madry", 5, 600, None, "unknown"), point("trades", 5, 600, 30.0, "measured"),
+              point("joint", 5, 700, 70.0, "measured")]
+    filled = frontier.fill_estimates(points)
+    assert (filled[0].train_seconds, filled[0].seconds_source) == (2.0, "estimated")
+    assert filled[2].seconds_source == "estimated" and filled[2].train_seconds == pytest.approx(600 * 0.1)
+    assert filled[1:2] + filled[3:] == points[1:2] + points[3:]  # measured points untouched
+    alone = frontier.fill_estimates([point("madry", 5, 600, None, "unknown")])
+    assert (alone[0].train_seconds, alone[0].seconds_source) == (None, "unknown")  # nothing to estimate from
+
+
+def test_estimate_seconds_is_positive_and_leaves_the_random_state():
+    x, y = torch.rand(64, 1, 28, 28), torch.randint(0, 10, (64,))
+    state = torch.get_rng_state()
+    seconds = frontier.estimate_seconds(lambda: models.MLP(784, (16,)), train.noise(sigma=0.1), x, y, batch_size=16,
+                                        epochs=2, lr=0.01, batches=2, warmup=1)
+    assert seconds > 0
+    assert torch.equal(state, torch.get_rng_state())
+
+
+# ---------------------------------------------------------------------------------- the sweep
+
+
+@pytest.mark.skipif(not (data_dir() / "mnist.npz").exists(), reason="MNIST not fetched; run `make data`")
+def test_tiny_sweep_end_to_end(model_cache):
+    tiny = dataclasses.replace(SMOKE, widths=(8,), train_size=32, batch_size=16, test_size=16, noise_sigmas=(0.3,),
+                               madry_eps=(0.1,), trades_betas=(1.0,), joint_lambdas=(2.0,))
+    points = frontier.sweep(tiny, device=torch.device("cpu"), seed=0, show_progress=False)
+    assert [p.method for p in points] == ["standard", "noise", "madry", "trades", "joint"]
+    for p in points:
+        assert 0 <= p.robust <= p.clean <= 100 and 0 <= p.robust_pgd <= p.clean
+        assert p.seconds_source == "measured" and p.train_seconds > 0 and not p.cache_hit
+    assert not any(p.eval_cached for p in points) and all(p.eval_seconds > 0 for p in points)
+    again = frontier.sweep(tiny, device=torch.device("cpu"), seed=0, show_progress=False)
+    assert all(p.cache_hit and p.eval_cached for p in again)
+    assert [p.train_seconds for p in again] == pytest.approx([p.train_seconds for p in points], abs=1e-3)
+    assert [(p.clean, p.robust) for p in again] == [(p.clean, p.robust) for p in points]
+    other_eps = frontier.sweep(dataclasses.replace(tiny, eval_eps=0.05), device=torch.device("cpu"), seed=0,
+                               show_progress=False)
+    assert all(p.cache_hit and not p.eval_cached for p in other_eps)  # another protocol: evaluated again
+    front = frontier.pareto_front([(p.clean, p.robust) for p in points])
+    fig, ax = plt.subplots()
+    frontier.plot_frontier(ax, points, front)
+    assert ax.get_legend() is not None and ax.get_xlabel() == "clean accuracy (%)"
+    frontier.plot_cost(ax, points)
+    assert ax.get_xscale() == "log"
+    plt.close(fig)
+    header, rows = frontier.cost_rows(points, front, tiny)
+    assert len(rows) == len(points) and all(len(r) == len(header) for r in rows)
+    assert sum(r[header.index("Pareto")] == "yes" for r in rows) == len(front)
+    assert all(bool(r[-1]) == (i not in front) for i, r in enumerate(rows))  # "dominated by" filled off the front
