@@ -181,9 +181,12 @@ def eps03_models(settings, *, device: torch.device, seed: int = 0) -> dict[str, 
 
     ``settings`` is chapter 4's :class:`tradeoffs.profiles.TradesChapter` for the profile
     (``profiles.settings("04_trades", profile)``): the budget (images, epochs, attack steps K and step
-    size). Both robust models train from scratch, as released, whatever ``warm_start`` says: from a natural
-    start, TRADES at eps = 0.3 first flattens its predictions to shrink the (then large) KL term, which a
-    short run never undoes.
+    size). With the defaults (paper profile) both robust models train from scratch at eps = 0.3, as
+    released. A short budget uses ``robust_warm_start`` (start from the natural model, Alg. 1, line 3) and
+    ``robust_eps_ramp`` (stages at growing eps, each one ``train.fit`` call on ``robust_train`` fresh images,
+    PGD step ``robust_step_size * eps / 0.3``, each stage cached with the previous one as its ``init``):
+    from a natural start directly at eps = 0.3, TRADES first flattens its predictions to shrink the (then
+    large) KL term, which a short run never undoes.
     """
     x_train, y_train = mnist("train")
     def build() -> nn.Module:
@@ -196,17 +199,32 @@ def eps03_models(settings, *, device: torch.device, seed: int = 0) -> dict[str, 
         "mnist_smallcnn_natural", natural_settings, build, train.standard(),
         *subset(x_train, y_train, settings.robust_natural_train, seed), device=device,
         epochs=settings.robust_natural_epochs, batch_size=128, lr=settings.natural_lr)}
-    attack = dict(eps=EPS_MNIST, step_size=settings.robust_step_size, steps=settings.robust_steps)
-    objectives = {"madry": train.adversarial(**attack), "trades": train.trades(beta=6.0, **attack)}
+    ramp = tuple(settings.robust_eps_ramp) or (EPS_MNIST,)
+    if ramp[-1] != EPS_MNIST:
+        raise ValueError(f"robust_eps_ramp must end at eps = {EPS_MNIST}, got {ramp}")
     names = {"madry": "mnist_madry_eps0.3", "trades": "mnist_trades_beta6_eps0.3"}
-    x_sub, y_sub = subset(x_train, y_train, settings.robust_train, seed + 2)
-    for method, objective in objectives.items():
-        recipe = training_recipe(
-            settings, seed, data="mnist train", n=settings.robust_train, subset_seed=seed + 2,
-            arch="SmallCNN",
-            epochs=settings.robust_epochs, milestones=list(settings.robust_milestones), method=method,
-            dropout=settings.dropout, **attack, **({"beta": 6.0} if method == "trades" else {}), init=None)
-        out[method] = cached_fit(
-            names[method], recipe, build, objective, x_sub, y_sub, device=device, epochs=settings.robust_epochs,
-            batch_size=128, lr=settings.lr, milestones=settings.robust_milestones)
+    n = settings.robust_train
+    x_all, y_all = subset(x_train, y_train, None if n is None else n * len(ramp), seed + 2)
+    for method in ("madry", "trades"):
+        init, init_settings = (out["natural"], {"name": "mnist_smallcnn_natural", "settings": natural_settings}) \
+            if settings.robust_warm_start else (None, None)
+        for stage, eps in enumerate(ramp):
+            attack = dict(eps=eps, step_size=settings.robust_step_size * eps / EPS_MNIST, steps=settings.robust_steps)
+            objective = train.adversarial(**attack) if method == "madry" else train.trades(beta=6.0, **attack)
+            x_sub, y_sub = (x_all, y_all) if n is None else (x_all[stage * n:(stage + 1) * n],
+                                                             y_all[stage * n:(stage + 1) * n])
+            recipe = training_recipe(
+                settings, seed, data="mnist train", n=n, subset_seed=seed + 2, arch="SmallCNN",
+                epochs=settings.robust_epochs, milestones=list(settings.robust_milestones), method=method,
+                dropout=settings.dropout, **attack, **({"beta": 6.0} if method == "trades" else {}),
+                init=init_settings,
+                **({"eps_ramp": list(ramp), "stage": stage} if len(ramp) > 1 else {}))
+            last = stage == len(ramp) - 1
+            name = names[method] if last else f"{names[method]}_stage{stage}_eps{eps:g}"
+            model = cached_fit(
+                name, recipe, build, objective, x_sub, y_sub, device=device, init=init,
+                epochs=settings.robust_epochs, batch_size=128, lr=settings.lr, milestones=settings.robust_milestones,
+                seed=seed + stage)
+            init, init_settings = model, {"name": name, "settings": recipe}
+        out[method] = model
     return out
