@@ -50,7 +50,7 @@ def _sgd_linear(method: str):
         x, y = gaussian.sample_two_gaussians(20_000, model, e12, torch.Generator().manual_seed(0))
         objective = finite_sample.objectives(eps=0.5, delta_sigma=3.5)[method]
         return lambda: train.fit(models.LinearClassifier(784), x, y, objective, steps=200, batch_size=512, lr=0.2,
-                                 generator=torch.Generator().manual_seed(0))
+                                 generator=torch.Generator().manual_seed(0), show_progress=False)
     return setup
 
 
