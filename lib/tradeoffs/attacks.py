@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-__all__ = ["NORMS", "default_loss", "eval_mode", "fgsm", "pgd", "trades_attack"]
+__all__ = ["NORMS", "check_eps", "check_norm", "default_loss", "eval_mode", "fgsm", "pgd", "trades_attack"]
 
 NORMS = ("linf", "l2")
 
@@ -406,11 +406,21 @@ def _step_size(eps: float, steps: int, step_size: float | None) -> float:
     return float(step_size)
 
 
-def _check_args(x: Tensor, eps: float, norm: str, clip: Clip) -> None:
+def check_eps(eps: float) -> None:
+    """A clear ValueError unless eps is a finite number >= 0 (shared by attacks, objectives, evaluation)."""
+    if not eps >= 0 or eps == float("inf"):
+        raise ValueError(f"eps must be a finite number >= 0, got {eps!r}")
+
+
+def check_norm(norm: str) -> None:
+    """A clear ValueError naming the valid norms unless ``norm`` is one of ``NORMS``."""
     if norm not in NORMS:
         raise ValueError(f"unknown norm {norm!r}; valid norms are {', '.join(map(repr, NORMS))}")
-    if not eps >= 0 or eps == float("inf"):
-        raise ValueError(f"eps must be a finite number >= 0, got {eps}")
+
+
+def _check_args(x: Tensor, eps: float, norm: str, clip: Clip) -> None:
+    check_norm(norm)
+    check_eps(eps)
     if x.dim() < 1:
         raise ValueError("x must have a batch dimension: shape [N, ...]")
     if clip is not None:

@@ -16,7 +16,6 @@ Report a robust accuracy with the attack that produced it, e.g. "PGD-40, step 0.
 
 from __future__ import annotations
 
-import math
 import warnings
 from collections.abc import Callable, Sequence
 from typing import NamedTuple
@@ -35,7 +34,6 @@ __all__ = [
 ATTACKS = ("fgsm", "pgd", "strong")
 """Attack names ``robust_accuracy`` accepts (besides a callable with the attack call shape)."""
 
-NORMS = ("linf", "l2")
 APGD_LOSSES = ("ce", "dlr", "dlr-targeted")
 PYAUTOATTACK_FIX = "pip install pyautoattack"
 
@@ -97,7 +95,7 @@ def robust_accuracy(
     (``attack_kw["clip"]``, default (0, 1)); an attack that leaves them raises ``AssertionError``.
     """
     _check_eps(eps)
-    _check_norm(norm)
+    attacks.check_norm(norm)
     _check_data(x, y)
     if isinstance(attack, str):
         if attack not in ATTACKS:
@@ -161,7 +159,7 @@ def robust_accuracy_curve(
     Returns ``{k: accuracy}`` in increasing k.
     """
     _check_eps(eps)
-    _check_norm(norm)
+    attacks.check_norm(norm)
     _check_data(x, y)
     ks = sorted({int(k) for k in steps})
     if not ks or ks[0] < 1 or any(int(k) != k for k in steps):
@@ -242,7 +240,7 @@ def strong_attack(
     APGD's seeding (``seed``) does not disturb the caller's random state.
     """
     _check_eps(eps)
-    _check_norm(norm)
+    attacks.check_norm(norm)
     if clip is None:
         raise ValueError("attack='strong' needs bounded inputs (clip=(lo, hi)): AutoAttack's APGD works in a "
                          "box; for unbounded inputs use attack='pgd'")
@@ -252,7 +250,7 @@ def strong_attack(
     with attacks.eval_mode(model), torch.no_grad():
         logits = model(x)
         alive = predict(logits) == y
-        n_classes = 2 if _is_binary(logits) else logits.shape[1]
+        n_classes = 2 if attacks._is_binary(logits) else logits.shape[1]
 
     stages: list[tuple[str, Callable[[Tensor, Tensor], Tensor]]] = []
     try:
@@ -317,7 +315,7 @@ def apgd(
     Raises ImportError naming the fix when ``pyautoattack`` is missing.
     """
     _check_eps(eps)
-    _check_norm(norm)
+    attacks.check_norm(norm)
     if loss not in APGD_LOSSES:
         raise ValueError(f"unknown APGD loss {loss!r}; valid losses are {', '.join(map(repr, APGD_LOSSES))}")
     if steps < 1 or restarts < 1 or targets < 1:
@@ -337,7 +335,7 @@ def apgd(
     with attacks.eval_mode(model):
         with torch.no_grad():
             probe = model(x[:1])
-        binary = _is_binary(probe)
+        binary = attacks._is_binary(probe)
         n_classes = 2 if binary else probe.shape[1]
         need = {"ce": 2, "dlr": 3, "dlr-targeted": 4}[loss]
         if n_classes < need:
@@ -425,7 +423,7 @@ def transfer(
     same label format (both K-class, or both binary margins with labels +-1).
     """
     _check_eps(eps)
-    _check_norm(norm)
+    attacks.check_norm(norm)
     _check_data(x, y)
     clip = pgd_kw.get("clip", (0.0, 1.0))
     batches = list(zip(x.split(batch_size), y.split(batch_size)))
@@ -479,13 +477,10 @@ def check_threat_model(x_adv: Tensor, x: Tensor, *, eps: float, norm: str, clip:
 
 
 def _check_eps(eps: float) -> None:
-    if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not math.isfinite(eps) or eps < 0:
+    """Evaluation also refuses a non-number eps (a tensor, a bool) before any attack runs."""
+    if isinstance(eps, bool) or not isinstance(eps, (int, float)):
         raise ValueError(f"eps must be a finite number >= 0, got {eps!r}")
-
-
-def _check_norm(norm: str) -> None:
-    if norm not in NORMS:
-        raise ValueError(f"unknown norm {norm!r}; valid norms are {', '.join(map(repr, NORMS))}")
+    attacks.check_eps(eps)
 
 
 def _check_steps(kw: dict) -> None:
@@ -499,7 +494,3 @@ def _check_data(x: Tensor, y: Tensor) -> None:
         raise ValueError("x is empty: accuracy of no examples is undefined")
     if len(x) != len(y):
         raise ValueError(f"x and y must have the same length, got {len(x)} and {len(y)}")
-
-
-def _is_binary(logits: Tensor) -> bool:
-    return logits.dim() == 1 or (logits.dim() == 2 and logits.shape[1] == 1)

@@ -93,7 +93,7 @@ def adversarial(*, eps: float, attack: Callable = attacks.pgd, loss: LossFn | No
     (PGD by default: pass ``steps``, ``step_size``, ``norm``...), on the training loss unless
     ``attack_options`` names another ``loss_fn``.
     """
-    _check_eps(eps)
+    attacks.check_eps(eps)
     loss = loss or attacks.default_loss
     attack_options = {"loss_fn": loss, **attack_options}
 
@@ -290,18 +290,12 @@ def _resume(path: str | Path, run: dict, model: nn.Module, opt) -> int:
     return int(state["epoch"])
 
 
-def _check_eps(eps: float) -> None:
-    if not (eps >= 0 and math.isfinite(eps)):
-        raise ValueError(f"eps must be a finite number >= 0, got {eps}")
-
-
 def _check_trades_args(beta: float, eps: float, step_size: float, steps: int, norm: str) -> None:
-    _check_eps(eps)
+    attacks.check_eps(eps)
     if not (beta >= 0 and math.isfinite(beta)):
         raise ValueError(f"beta (= 1/lambda) must be a finite number >= 0, got {beta}")
     if not (step_size > 0 and math.isfinite(step_size)):
         raise ValueError(f"step_size must be a finite number > 0, got {step_size}")
     if steps < 1:
         raise ValueError(f"steps must be >= 1, got {steps}")
-    if norm not in attacks.NORMS:
-        raise ValueError(f"unknown norm {norm!r}; valid norms are {', '.join(map(repr, attacks.NORMS))}")
+    attacks.check_norm(norm)
