@@ -16,6 +16,16 @@ ROOT = Path(__file__).resolve().parents[1]
 CHAPTERS = sorted(p.stem for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.md"))
 
 
+@pytest.fixture(scope="session", autouse=True)
+def fresh_result_cache(tmp_path_factory):
+    """Memoized results go to a fresh directory, so every test run computes them (the model cache is shared:
+    it is keyed by the training settings, and a test that trains checks training itself)."""
+    saved = os.environ.get("TRADEOFFS_RESULT_CACHE")
+    os.environ["TRADEOFFS_RESULT_CACHE"] = str(tmp_path_factory.mktemp("results"))
+    yield
+    os.environ.pop("TRADEOFFS_RESULT_CACHE") if saved is None else os.environ.update(TRADEOFFS_RESULT_CACHE=saved)
+
+
 @pytest.fixture(scope="session")
 def smoke_book(tmp_path_factory):
     """Execute every chapter in the smoke profile into a temporary book/chapters."""

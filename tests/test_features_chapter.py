@@ -35,7 +35,7 @@ def test_no_adversary_gives_the_standard_mle_and_budget_is_monotone():
 
 
 def test_theorem2_bounds_and_condition_number_on_a_grid():
-    rows = robust_mle.theorem2_grid((3, 40), (2.0, 50.0), np.geomspace(0.01, 5, 5), np.random.default_rng(1),
+    rows = robust_mle.theorem2_grid((3, 40), (2.0, 50.0), np.geomspace(0.01, 5, 5), seed=1,
                                     brute_force_dims=())
     assert all(r["lower"] <= r["lambda"] <= r["upper"] for r in rows)
     assert all(r["kappa_robust"] < r["kappa_star"] for r in rows)

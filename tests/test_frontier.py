@@ -212,3 +212,20 @@ def test_tiny_sweep_end_to_end(model_cache):
     assert len(rows) == len(points) and all(len(r) == len(header) for r in rows)
     assert sum(r[header.index("Pareto")] == "yes" for r in rows) == len(front)
     assert all(bool(r[-1]) == (i not in front) for i, r in enumerate(rows))  # "dominated by" filled off the front
+
+
+def test_cached_evaluation_is_read_back_and_recomputed_when_the_library_changes(model_cache, monkeypatch):
+    x, y = torch.randn(64, 5), torch.randint(0, 3, (64,))
+    build = lambda: models.MLP(5, (8,), classes=3)  # noqa: E731
+    model, *_ = frontier.timed_model("tiny", {"seed": 0}, build, _tiny_fit(x, y), device="cpu")
+    (entry,) = model_cache.glob("tiny-*.pt")
+    calls = []
+    monkeypatch.setattr(frontier, "evaluate_point", lambda *args: calls.append(1) or (0.9, 0.5, 0.6, 0.1))
+    first, hit = frontier.cached_evaluation(model, entry, x, y, CPU)
+    again, hit2 = frontier.cached_evaluation(model, entry, x, y, CPU)
+    assert (first["strong"], hit, hit2, len(calls)) == (0.5, False, True, 1) and again == first
+    (record,) = model_cache.glob("tiny-*.eval-*.json")
+    record.write_text("{ truncated")                       # unreadable: evaluated again, never a traceback
+    assert frontier.cached_evaluation(model, entry, x, y, CPU)[1] is False and len(calls) == 2
+    monkeypatch.setattr(cache, "library_digest", lambda: "an edited attack")
+    assert frontier.cached_evaluation(model, entry, x, y, CPU)[1] is False and len(calls) == 3

@@ -6,6 +6,7 @@ import re
 import warnings
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -13,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-from tradeoffs import attacks, cache, train
+from tradeoffs import attacks, cache, joint_risk, train
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -294,12 +295,8 @@ def test_cache_trains_once_and_reloads_the_same_weights(tmp_path, monkeypatch):
     assert len(entries) == 2 and not list(cache.models_dir().glob("*.ckpt"))
 
 
-@pytest.mark.parametrize("damage", ["truncate", "flip", "sidecar"])
-def test_corrupt_cache_entry_is_rebuilt_never_loaded(tmp_path, monkeypatch, damage):
-    monkeypatch.setenv("TRADEOFFS_DATA", str(tmp_path))
-    calls = []
-    reference = cached(calls)
-    (entry,) = cache.models_dir().glob("tiny-*.pt")
+def damage_entry(entry: Path, damage: str) -> None:
+    """Truncate a cache entry, flip its last bytes, or delete its SHA-256 sidecar."""
     raw = entry.read_bytes()
     if damage == "truncate":
         entry.write_bytes(raw[: len(raw) // 2])
@@ -307,6 +304,15 @@ def test_corrupt_cache_entry_is_rebuilt_never_loaded(tmp_path, monkeypatch, dama
         entry.write_bytes(raw[:-10] + bytes(b ^ 0xFF for b in raw[-10:]))
     else:
         entry.with_name(entry.name + ".sha256").unlink()
+
+
+@pytest.mark.parametrize("damage", ["truncate", "flip", "sidecar"])
+def test_corrupt_cache_entry_is_rebuilt_never_loaded(tmp_path, monkeypatch, damage):
+    monkeypatch.setenv("TRADEOFFS_DATA", str(tmp_path))
+    calls = []
+    reference = cached(calls)
+    (entry,) = cache.models_dir().glob("tiny-*.pt")
+    damage_entry(entry, damage)
     loads = []
     real_load = torch.load
     monkeypatch.setattr(torch, "load", lambda *a, **k: loads.append(k) or real_load(*a, **k))
@@ -318,6 +324,79 @@ def test_corrupt_cache_entry_is_rebuilt_never_loaded(tmp_path, monkeypatch, dama
         warnings.simplefilter("error")
         cached(calls)  # and the rebuilt entry is a clean hit, loaded with weights_only=True
     assert len(calls) == 2 and loads and all(k.get("weights_only") is True for k in loads)
+
+
+# -------------------------------------------------------------------------- result cache
+
+CALLS: list[float] = []  # the scales noisy_experiment actually computed
+
+
+@cache.memoized
+def noisy_experiment(x: torch.Tensor, model: nn.Module, scale: float, show_progress: bool = True):
+    """A memoized function that draws from the global RNG and returns what the cache must round-trip."""
+    CALLS.append(scale)
+    with torch.no_grad():
+        out = model(x) * scale + torch.randn(len(x), 1)
+    return {"risks": joint_risk.Risks(classification=0.25, adversarial=scale), "points": out,
+            "array": np.arange(3.0), (0.5, 1): ["nested", (1, 2.5)]}
+
+
+@pytest.fixture
+def result_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("TRADEOFFS_RESULT_CACHE", str(tmp_path / "results"))
+    CALLS.clear()
+    return tmp_path / "results"
+
+
+def test_memoized_computes_once_and_returns_the_same_value(result_cache):
+    x, model, calls = torch.rand(4, 3), nn.Linear(3, 1), CALLS
+    torch.manual_seed(5)
+    first = noisy_experiment(x, model, 2.0)
+    state_after = torch.get_rng_state()
+    torch.manual_seed(5)
+    second = noisy_experiment(x, model, 2.0, show_progress=False)  # progress is not part of the key
+    assert calls == [2.0] and torch.equal(torch.get_rng_state(), state_after)  # hit or miss, same caller RNG
+    assert second["risks"] == first["risks"] == joint_risk.Risks(0.25, 2.0)
+    assert torch.equal(second["points"], first["points"]) and np.array_equal(second["array"], first["array"])
+    assert second[(0.5, 1)] == ["nested", (1, 2.5)]
+    noisy_experiment(x, model, 3.0)                    # another argument
+    noisy_experiment(x + 1e-3, model, 2.0)             # other data
+    with torch.no_grad():
+        model.weight.add_(1e-3)
+    noisy_experiment(x, model, 2.0)                    # other weights
+    assert calls == [2.0, 3.0, 2.0, 2.0] and len(list(result_cache.glob("*.pt"))) == 4
+
+
+def test_memoized_key_covers_the_library_source(result_cache, monkeypatch):
+    x, model, calls = torch.rand(4, 3), nn.Linear(3, 1), CALLS
+    noisy_experiment(x, model, 2.0)
+    monkeypatch.setattr(cache, "library_digest", lambda: "edited")
+    noisy_experiment(x, model, 2.0)
+    assert calls == [2.0, 2.0]
+
+
+@pytest.mark.parametrize("damage", ["truncate", "flip", "sidecar"])
+def test_corrupt_result_entry_is_recomputed_never_loaded(result_cache, monkeypatch, damage):
+    x, model, calls = torch.rand(4, 3), nn.Linear(3, 1), CALLS
+    reference = noisy_experiment(x, model, 2.0)
+    (entry,) = result_cache.glob("*.pt")
+    damage_entry(entry, damage)
+    loads = []
+    real_load = torch.load
+    monkeypatch.setattr(torch, "load", lambda *a, **k: loads.append(k) or real_load(*a, **k))
+    with pytest.warns(UserWarning, match="corrupt"):
+        again = noisy_experiment(x, model, 2.0)
+    assert len(calls) == 2 and not loads and torch.equal(again["points"], reference["points"])
+    noisy_experiment(x, model, 2.0)
+    assert len(calls) == 2 and loads and all(k.get("weights_only") is True for k in loads)
+
+
+def test_memoized_refuses_a_random_generator(result_cache):
+    @cache.memoized
+    def draws(rng):
+        return float(rng.random())
+    with pytest.raises(TypeError, match="pass an integer seed"):
+        draws(np.random.default_rng(0))
 
 
 def test_no_cuda_calls_in_the_library():

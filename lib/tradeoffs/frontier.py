@@ -21,7 +21,7 @@ passes times the measured seconds per pass of the sweep's other runs, ``seconds_
 ``gradient_passes``: forward-backward passes over one example, examples x epochs x (1 + K) for a method whose
 inner maximization takes K attack steps, examples x epochs for standard and noise training. Each model's
 evaluation is recorded beside its cache entry too (:func:`cached_evaluation`, keyed by the model's SHA-256,
-the attack settings and the test images), so a warm execution re-attacks nothing.
+the attack settings, the test images and the library's source), so a warm execution re-attacks nothing.
 """
 
 from __future__ import annotations
@@ -341,14 +341,19 @@ EVAL_FIELDS = ("test_size", "eval_eps", "strong_apgd_steps", "strong_targets", "
 
 def cached_evaluation(model: nn.Module, entry: Path, x: Tensor, y: Tensor, settings) -> tuple[dict, bool]:
     """:func:`evaluate_point` of the cached model ``entry``, itself cached beside the entry
-    (``<entry>.eval-<key>.json``), keyed by the model's SHA-256, the evaluation settings and the test data, so a
-    warm execution does not attack the same model with the same attacks again. Returns (result, cache hit)."""
+    (``<entry>.eval-<key>.json``), keyed by the model's SHA-256, the evaluation settings, the test data and the
+    library's source (``cache.library_digest``, as for memoized results), so a warm execution does not attack
+    the same model with the same attacks again, and a change to the attacks does. An unreadable record is
+    evaluated again. Returns (result, cache hit)."""
     protocol = {"model_sha256": _sidecar_sha(entry), "data_sha256": _tensor_sha(x, y),
-                **{k: getattr(settings, k) for k in EVAL_FIELDS}}
+                "library": cache.library_digest()[:16], **{k: getattr(settings, k) for k in EVAL_FIELDS}}
     key = cache.cache_key("evaluation", protocol)
     record = entry.with_name(entry.name.removesuffix(".pt") + f".eval-{key}.json")
     if protocol["model_sha256"] is not None and record.exists():
-        return json.loads(record.read_text()), True
+        try:
+            return json.loads(record.read_text()), True
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            record.unlink()
     started = time.perf_counter()
     clean, strong, pgd, large = evaluate_point(model, x, y, settings)
     result = {"clean": clean, "strong": strong, "pgd": pgd, "large": large,

@@ -39,10 +39,12 @@ class Risks:
         return self.classification + self.adversarial
 
 
+@cache.memoized
 def risks(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float, steps: int, step_size: float,
           batch_size: int = 1000) -> Risks:
     """Classification and adversarial risk (Definition 2, base classifier = label) of ``model`` on (x, y),
-    the adversarial examples by PGD-``steps`` with ``step_size`` (l_inf, one random start, inputs kept in [0, 1])."""
+    the adversarial examples by PGD-``steps`` with ``step_size`` (l_inf, one random start, inputs kept in [0, 1]).
+    Memoized (``tradeoffs.cache.memoized``): a warm run reads the risks of the same model and data."""
     wrong_clean, flipped = 0, 0
     for xb, yb in zip(x.split(batch_size), y.split(batch_size)):
         with torch.no_grad():

@@ -204,7 +204,7 @@ SETTINGS = {
                                   svm_steps=100),
         "cpu": GaussianTradeoff(monte_carlo_samples=20_000, dims=(2, 4, 16, 64, 256, 784, 3072),
                                 sgd_sample_sizes=(100, 1_000, 10_000, 100_000), sgd_seeds=2, sgd_steps=1_000,
-                                tsipras_samples=100_000, svm_samples=50_000, svm_steps=1_000),
+                                tsipras_samples=20_000, svm_samples=50_000, svm_steps=1_000),
         "paper": GaussianTradeoff(monte_carlo_samples=200_000, dims=(2, 4, 16, 64, 256, 784, 3072, 12288),
                                   sgd_sample_sizes=(100, 300, 1_000, 3_000, 10_000, 30_000, 100_000, 300_000),
                                   sgd_seeds=5, sgd_steps=5_000, tsipras_samples=500_000,

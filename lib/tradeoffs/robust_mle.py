@@ -23,6 +23,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import optimize
 
+from tradeoffs import cache
+
 
 def _multiplier_factor(lam: float, s: np.ndarray) -> np.ndarray:
     """lambda sigma_i - 1 for the sigma of Eq. (25): a/2 + sqrt(a + a^2/4), a = lambda s_i (always > 0)."""
@@ -192,12 +194,15 @@ def random_covariance(d: int, kappa: float, rng: np.random.Generator) -> np.ndar
     return s * d / s.sum()
 
 
-def theorem2_grid(dims: tuple[int, ...], kappas: tuple[float, ...], eps_grid: np.ndarray,
-                  rng: np.random.Generator, brute_force_dims: tuple[int, ...] = (2, 5)) -> list[dict]:
+@cache.memoized
+def theorem2_grid(dims: tuple[int, ...], kappas: tuple[float, ...], eps_grid: np.ndarray, seed: int,
+                  brute_force_dims: tuple[int, ...] = (2, 5)) -> list[dict]:
     """Lemma 4 and Theorem 2 on a grid of (d, kappa(Sigma*), eps): the multiplier lambda, Theorem 2's bounds on
     it (with tr(Sigma* M^2) = eps^2), the condition numbers of Sigma* and Sigma_r, the residual of Eq. (24)
     Sigma_r = Sigma* (I + M)^2, the budget residual, and for small d the largest relative difference from
-    the brute-force minimax solution."""
+    the brute-force minimax solution (the slow part: memoized, ``tradeoffs.cache.memoized``). The random
+    covariances are drawn from ``seed``."""
+    rng = np.random.default_rng(seed)
     rows = []
     for d in dims:
         for kappa in kappas:

@@ -150,10 +150,12 @@ def accuracy_and_loss(model: nn.Module, x_adv: Tensor, y: Tensor) -> tuple[float
     return correct, attacks.default_loss(logits, y).double().mean().item()
 
 
+@cache.memoized
 def pgd_points(model: nn.Module, x: Tensor, y: Tensor, *, eps: float, steps: int, step_size: float,
                batch_size: int = 500, **pgd_kw) -> Tensor:
     """PGD adversarial examples of ``model`` (white-box), in batches; checked against the threat model.
-    The same points give the model's white-box robust accuracy and, on another model, a black-box attack."""
+    The same points give the model's white-box robust accuracy and, on another model, a black-box attack.
+    Memoized (``tradeoffs.cache.memoized``): a warm run reads the points of the same model and data."""
     out = []
     for xb, yb in zip(x.split(batch_size), y.split(batch_size)):
         x_adv = attacks.pgd(model, xb, yb, eps=eps, steps=steps, step_size=step_size, **pgd_kw)
