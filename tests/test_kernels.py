@@ -338,7 +338,8 @@ def noisy_experiment(x: torch.Tensor, model: nn.Module, scale: float, show_progr
     with torch.no_grad():
         out = model(x) * scale + torch.randn(len(x), 1)
     return {"risks": joint_risk.Risks(classification=0.25, adversarial=scale), "points": out,
-            "array": np.arange(3.0), (0.5, 1): ["nested", (1, 2.5)]}
+            "array": np.arange(3.0), (0.5, 1): ["nested", (1, 2.5)],
+            "numpy_scalars": [np.float64(0.5), np.int64(3), np.bool_(True)]}
 
 
 @pytest.fixture
@@ -359,6 +360,7 @@ def test_memoized_computes_once_and_returns_the_same_value(result_cache):
     assert second["risks"] == first["risks"] == joint_risk.Risks(0.25, 2.0)
     assert torch.equal(second["points"], first["points"]) and np.array_equal(second["array"], first["array"])
     assert second[(0.5, 1)] == ["nested", (1, 2.5)]
+    assert second["numpy_scalars"] == [0.5, 3, True]                   # stored as Python numbers
     noisy_experiment(x, model, 3.0)                    # another argument
     noisy_experiment(x + 1e-3, model, 2.0)             # other data
     with torch.no_grad():
@@ -369,10 +371,11 @@ def test_memoized_computes_once_and_returns_the_same_value(result_cache):
 
 def test_memoized_key_covers_the_library_source(result_cache, monkeypatch):
     x, model, calls = torch.rand(4, 3), nn.Linear(3, 1), CALLS
-    noisy_experiment(x, model, 2.0)
+    before = noisy_experiment(x, model, 2.0)
     monkeypatch.setattr(cache, "library_digest", lambda: "edited")
-    noisy_experiment(x, model, 2.0)
-    assert calls == [2.0, 2.0]
+    after = noisy_experiment(x, model, 2.0)
+    assert calls == [2.0, 2.0]                                  # recomputed ...
+    assert torch.equal(before["points"], after["points"])       # ... with the same random draws
 
 
 @pytest.mark.parametrize("damage", ["truncate", "flip", "sidecar"])
@@ -381,14 +384,24 @@ def test_corrupt_result_entry_is_recomputed_never_loaded(result_cache, monkeypat
     reference = noisy_experiment(x, model, 2.0)
     (entry,) = result_cache.glob("*.pt")
     damage_entry(entry, damage)
-    loads = []
+    loads = []  # (computations so far, keywords) at each torch.load
     real_load = torch.load
-    monkeypatch.setattr(torch, "load", lambda *a, **k: loads.append(k) or real_load(*a, **k))
+    monkeypatch.setattr(torch, "load", lambda *a, **k: loads.append((len(calls), k)) or real_load(*a, **k))
     with pytest.warns(UserWarning, match="corrupt"):
         again = noisy_experiment(x, model, 2.0)
-    assert len(calls) == 2 and not loads and torch.equal(again["points"], reference["points"])
+    assert len(calls) == 2 and torch.equal(again["points"], reference["points"])
     noisy_experiment(x, model, 2.0)
-    assert len(calls) == 2 and loads and all(k.get("weights_only") is True for k in loads)
+    assert len(calls) == 2 and len(loads) == 2  # the rewritten entry, read back on the miss and on the hit
+    assert all(n == 2 and k.get("weights_only") is True for n, k in loads)  # the damaged one was never loaded
+
+
+def test_memoized_refuses_a_result_it_cannot_read_back(result_cache):
+    @cache.memoized
+    def returns_a_set():
+        return {1, 2}
+    with pytest.raises(TypeError, match="cannot store"):
+        returns_a_set()
+    assert not list(result_cache.glob("*.pt"))
 
 
 def test_memoized_refuses_a_random_generator(result_cache):

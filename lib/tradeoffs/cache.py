@@ -172,10 +172,12 @@ def memoized(function: F) -> F:
     and the numerical libraries' versions. Arguments must be plain values, tuples, lists, dicts, dataclasses,
     tensors, arrays, devices or modules (by their ``state_dict``); a random generator is refused (its state
     is not an input we can key on: pass a seed). The function runs with the global torch random state
-    seeded from the key inside a forked random state, so its result depends on its arguments only, and the
+    seeded from its name and arguments inside a forked random state, so its result depends on its arguments
+    only (not on what ran before it, nor on an unrelated edit of the library), and the
     caller's random state is the same after a hit as after a miss. The result may hold the same kinds of
     values and ``tradeoffs`` dataclasses; tensors come back on the device of the first tensor or module
-    argument (else the CPU). A miss returns the stored form too, so a hit and a miss return equal values.
+    argument (else the CPU). A miss returns the entry it wrote, read back, so a hit and a miss return equal
+    values.
     """
     signature = inspect.signature(function)
     name = f"{function.__module__.removeprefix('tradeoffs.')}.{function.__qualname__}"
@@ -185,19 +187,33 @@ def memoized(function: F) -> F:
         bound = signature.bind(*args, **kwargs)
         bound.apply_defaults()
         arguments = {k: v for k, v in bound.arguments.items() if k not in UNKEYED_ARGUMENTS}
-        key = hashlib.sha256(json.dumps(
-            {"function": name, "arguments": _fingerprint(arguments, name), "code": library_digest(),
-             "versions": [torch.__version__, np.__version__, _scipy_version()]}, sort_keys=True).encode()).hexdigest()
+        call = _sha256_json({"function": name, "arguments": _fingerprint(arguments, name)})
+        key = _sha256_json({"call": call, "code": library_digest(),
+                            "versions": [torch.__version__, np.__version__, _scipy_version()]})
         entry = results_dir() / f"{name}-{key[:16]}.pt"
-        stored = _read_checked(entry, lambda path: torch.load(path, map_location="cpu", weights_only=True)["value"],
-                               "result", "computing again")
+        stored = _read_checked(entry, _load_value, "result", "computing again")
         if stored is _MISSING:
             with torch.random.fork_rng():
-                torch.manual_seed(int(key[:15], 16))
-                stored = _storable(function(*args, **kwargs))
-            _write_checked(entry, {"function": name, "value": stored})
+                torch.manual_seed(int(call[:15], 16))  # from the call alone: editing the library keeps the seed
+                value = function(*args, **kwargs)
+            _write_checked(entry, {"function": name, "value": _storable(value)})
+            try:  # a miss returns what a hit will read, and a value that cannot be read back fails now
+                stored = _load_value(entry)
+            except Exception as error:
+                entry.unlink()
+                raise TypeError(f"{name} returned a value the result cache cannot read back with "
+                                f"weights_only=True ({error}); return numbers, strings, tensors, arrays, "
+                                "containers of them or tradeoffs dataclasses") from error
         return _restore(stored, _first_device(bound.arguments.values()))
     return wrapper  # type: ignore[return-value]
+
+
+def _sha256_json(obj: Any) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()
+
+
+def _load_value(entry: Path) -> Any:
+    return torch.load(entry, map_location="cpu", weights_only=True)["value"]
 
 
 def _scipy_version() -> str | None:
@@ -210,10 +226,10 @@ def _scipy_version() -> str | None:
 
 def _fingerprint(value: Any, where: str) -> Any:
     """A JSON-able stand-in for an argument that changes exactly when its value does."""
+    if isinstance(value, (np.bool_, np.integer, np.floating)):  # before float: np.float64 is a float
+        return value.item()
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
-    if isinstance(value, (np.bool_, np.integer, np.floating)):
-        return value.item()
     if isinstance(value, torch.device):
         return str(value)
     if isinstance(value, (tuple, list)):
@@ -242,10 +258,10 @@ def _array_sha256(array: np.ndarray) -> str:
 
 def _storable(value: Any) -> Any:
     """``value`` in the types that ``torch.load(weights_only=True)`` reads back."""
+    if isinstance(value, (np.bool_, np.integer, np.floating)):  # before float: np.float64 is a float
+        return value.item()
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
-    if isinstance(value, (np.bool_, np.integer, np.floating)):
-        return value.item()
     if isinstance(value, torch.Tensor):
         return value.detach().cpu()
     if isinstance(value, np.ndarray):
