@@ -51,7 +51,7 @@ TRAINING_CODE_VERSION = "1"
 """Bump when a change to the training code changes the weights it produces (invalidates every entry)."""
 
 __all__ = ["TRAINING_CODE_VERSION", "cache_key", "library_digest", "memoized", "models_dir", "results_dir",
-           "trained_model"]
+           "tensor_digest", "trained_model"]
 
 
 def models_dir() -> Path:
@@ -154,6 +154,16 @@ def results_dir() -> Path:
     return Path(override) if override else data_dir() / "results"
 
 
+def tensor_digest(*tensors: torch.Tensor | np.ndarray) -> str:
+    """16 hex digits of SHA-256 over the values' bytes: identifies data (a test set, a constructed dataset) in a
+    cache key."""
+    digest = hashlib.sha256()
+    for t in tensors:
+        array = t.detach().cpu().numpy() if isinstance(t, torch.Tensor) else t
+        digest.update(np.ascontiguousarray(array).view(np.uint8).reshape(-1))
+    return digest.hexdigest()[:16]
+
+
 @functools.cache
 def library_digest() -> str:
     """SHA-256 over the source of every module of the ``tradeoffs`` package: part of every result's key."""
@@ -237,10 +247,10 @@ def _fingerprint(value: Any, where: str) -> Any:
     if isinstance(value, dict):
         return [[_fingerprint(k, where), _fingerprint(v, where)] for k, v in value.items()]
     if isinstance(value, torch.Tensor):
-        return {"tensor": _array_sha256(value.detach().cpu().numpy()), "dtype": str(value.dtype),
-                "shape": list(value.shape), "device": value.device.type}
+        return {"tensor": tensor_digest(value), "dtype": str(value.dtype), "shape": list(value.shape),
+                "device": value.device.type}
     if isinstance(value, np.ndarray):
-        return {"array": _array_sha256(value), "dtype": str(value.dtype), "shape": list(value.shape)}
+        return {"array": tensor_digest(value), "dtype": str(value.dtype), "shape": list(value.shape)}
     if isinstance(value, nn.Module):
         return {"module": type(value).__qualname__, "state": _fingerprint(value.state_dict(), where)}
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
@@ -250,10 +260,6 @@ def _fingerprint(value: Any, where: str) -> Any:
         raise TypeError(f"{where}: a memoized function cannot take a random generator (its state is not part "
                         "of the key); pass an integer seed instead")
     raise TypeError(f"{where}: cannot key the result cache on an argument of type {type(value).__name__}")
-
-
-def _array_sha256(array: np.ndarray) -> str:
-    return hashlib.sha256(np.ascontiguousarray(array).view(np.uint8).reshape(-1)).hexdigest()
 
 
 def _storable(value: Any) -> Any:

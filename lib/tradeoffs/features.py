@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from tradeoffs import attacks, evaluate, models, train
+from tradeoffs import attacks, cache, evaluate, models, train
 from tradeoffs.progress import progress
 
 # --------------------------------------------------------------------- 001: binary MNIST, linear model
@@ -266,16 +266,6 @@ def target_success(model: nn.Module, x_adv: Tensor, t: Tensor) -> float:
 # ------------------------------------------------------- training, with the model and dataset caches
 
 
-def tensor_digest(*tensors: Tensor) -> str:
-    """16 hex digits of SHA-256 over the tensors' bytes: identifies a constructed dataset in a cache key."""
-    import hashlib
-
-    digest = hashlib.sha256()
-    for t in tensors:
-        digest.update(t.detach().cpu().contiguous().numpy().tobytes())
-    return digest.hexdigest()[:16]
-
-
 def build_model(architecture: str, shape: tuple[int, ...], classes: int = 10) -> nn.Module:
     """The chapter's classifiers: "mlp" (two hidden layers of 256), or a model of ``tradeoffs.models`` by name."""
     if architecture == "mlp":
@@ -295,9 +285,7 @@ def trained_classifier(name: str, x: Tensor, y: Tensor, training: dict, *, devic
     """A classifier trained on (x, y) as ``training`` says (keys: architecture, method, epochs, lr, batch_size,
     optimizer, momentum, weight_decay, milestones, seed, and for adversarial training eps, norm, steps,
     step_size), through the model cache (the data enter the key by their digest)."""
-    from tradeoffs import cache
-
-    settings = {**training, "data": tensor_digest(x, y), "n": len(x)}
+    settings = {**training, "data": cache.tensor_digest(x, y), "n": len(x)}
 
     def fit(model: nn.Module, checkpoint) -> None:
         train.fit(model, x, y, objective_for(training), epochs=training["epochs"], batch_size=training["batch_size"],
@@ -347,7 +335,7 @@ def ilyas_datasets(x: Tensor, y: Tensor, standard_model: nn.Module, robust_model
     D_det (Fig. 6) built with the standard model and, for Tables 9-10, with the robust model.
     ``keys``: the source models' cache settings (they enter the datasets' cache keys)."""
     device = x.device
-    base = {"data": tensor_digest(x, y), "seed": seed}
+    base = {"data": cache.tensor_digest(x, y), "seed": seed}
     sources = {"standard": standard_model, "robust": robust_model}
     out: dict[str, tuple[Tensor, Tensor]] = {}
     for tag, source in (("d_r", "robust"), ("d_nr", "standard")):

@@ -27,7 +27,6 @@ the attack settings, the test images and the library's source), so a warm execut
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import time
 from collections.abc import Callable, Sequence
@@ -345,7 +344,7 @@ def cached_evaluation(model: nn.Module, entry: Path, x: Tensor, y: Tensor, setti
     library's source (``cache.library_digest``, as for memoized results), so a warm execution does not attack
     the same model with the same attacks again, and a change to the attacks does. An unreadable record is
     evaluated again. Returns (result, cache hit)."""
-    protocol = {"model_sha256": _sidecar_sha(entry), "data_sha256": _tensor_sha(x, y),
+    protocol = {"model_sha256": _sidecar_sha(entry), "data_sha256": cache.tensor_digest(x, y),
                 "library": cache.library_digest()[:16], **{k: getattr(settings, k) for k in EVAL_FIELDS}}
     key = cache.cache_key("evaluation", protocol)
     record = entry.with_name(entry.name.removesuffix(".pt") + f".eval-{key}.json")
@@ -366,13 +365,6 @@ def cached_evaluation(model: nn.Module, entry: Path, x: Tensor, y: Tensor, setti
 def _sidecar_sha(entry: Path) -> str | None:
     sidecar = entry.with_name(entry.name + ".sha256")
     return sidecar.read_text().strip() if sidecar.exists() else None
-
-
-def _tensor_sha(*tensors: Tensor) -> str:
-    digest = hashlib.sha256()
-    for t in tensors:
-        digest.update(t.detach().cpu().contiguous().numpy().tobytes())
-    return digest.hexdigest()[:16]
 
 
 # ------------------------------------------------------------------------------- Pareto front
