@@ -11,7 +11,8 @@ DEVICE      ?= auto
 SEED        ?= 0
 export TRADEOFFS_DATA    ?= $(CURDIR)/data
 export TRADEOFFS_RESULTS ?= $(CURDIR)/book/_results
-CHAPTERS    := $(basename $(notdir $(wildcard notebooks/[0-9][0-9]_*.md)))
+# The chapters, from the one registry (tradeoffs.book.profiles.CHAPTERS); empty until `make setup` ran.
+CHAPTERS     = $(shell test -x $(PY) && $(PY) -m tradeoffs.book list)
 STAMP       := $(VENV)/.installed
 MNIST       := $(TRADEOFFS_DATA)/mnist.npz
 
@@ -68,7 +69,7 @@ check-html: setup  ## open every page of _build/html in headless Chromium (conso
 	TRADEOFFS_HTML=$(CURDIR)/_build/html $(PY) -m pytest tests/test_browser.py -q
 
 bench: setup  ## our kernels against the baselines (ratios -> build/bench.json) and speed targets (not part of the tests)
-	$(PY) -m tradeoffs.bench
+	$(PY) -m tradeoffs.book.bench
 
 clean:  ## remove the built book, executed chapters and results (keeps .venv and data)
 	rm -rf _build book/chapters book/_results book/_generated

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from tradeoffs import book, claims
+from tradeoffs.book import claims, profiles, runner
 
 ROOT = Path(__file__).resolve().parents[1]
-CHAPTERS = sorted(p.stem for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.md"))
+CHAPTERS = list(profiles.CHAPTERS)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -33,7 +33,7 @@ def smoke_book(tmp_path_factory):
     saved = os.environ.get(claims.RESULTS_ENV)
     os.environ[claims.RESULTS_ENV] = str(out / "_results")
     try:
-        runs = {name: book.execute(name, "smoke", "cpu", 0, output_dir=out / "chapters", cell_timeout=600)
+        runs = {name: runner.execute(name, "smoke", "cpu", 0, output_dir=out / "chapters", cell_timeout=600)
                 for name in CHAPTERS}
     finally:
         os.environ.pop(claims.RESULTS_ENV) if saved is None else os.environ.update({claims.RESULTS_ENV: saved})
@@ -50,7 +50,7 @@ def built_book(smoke_book, tmp_path_factory):
     for config in ("_config.yml", "_toc.yml"):
         shutil.copy(ROOT / config, site / config)
     shutil.copytree(out / "chapters", site / "book" / "chapters")
-    book.write_pages(out / "_results", site / "book" / "_generated")
+    runner.write_pages(out / "_results", site / "book" / "_generated")
     result = subprocess.run([str(Path(sys.executable).parent / "jupyter-book"), "build", str(site), "-n", "-W", "--keep-going"],
                             capture_output=True, text=True)
     return site, result

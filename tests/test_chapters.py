@@ -11,10 +11,10 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from tradeoffs import book, claims
+from tradeoffs.book import claims, profiles, runner
 
 ROOT = Path(__file__).resolve().parents[1]
-CHAPTERS = sorted(p.stem for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.md"))
+CHAPTERS = list(profiles.CHAPTERS)
 # The claims each chapter must record (none may be left out), and the ones known to differ from the paper.
 EXPECTED = {
     "01_gaussian_tradeoff": {
@@ -105,19 +105,19 @@ def test_failing_chapter_is_a_clear_error(tmp_path, monkeypatch):
                 nbformat.v4.new_code_cell("1 / 0")]
     (tmp_path / "src").mkdir()
     nbformat.write(nb, tmp_path / "src" / "99_broken.ipynb")
-    with pytest.raises(book.ChapterFailed, match="ZeroDivisionError") as failure:
-        book.execute("99_broken", "smoke", "cpu", 0, output_dir=tmp_path / "out", source_dir=tmp_path / "src")
+    with pytest.raises(runner.ChapterFailed, match="ZeroDivisionError") as failure:
+        runner.execute("99_broken", "smoke", "cpu", 0, output_dir=tmp_path / "out", source_dir=tmp_path / "src")
     assert "99_broken.ipynb" in str(failure.value)
     assert json.loads((tmp_path / "results" / "99_broken.run.json").read_text())["status"] == "failed"
 
 
 def test_bad_parameters_fail_before_running(tmp_path):
     with pytest.raises(ValueError, match="smoke, cpu, paper"):
-        book.execute(CHAPTERS[0], "fast", "cpu", 0, output_dir=tmp_path)
+        runner.execute(CHAPTERS[0], "fast", "cpu", 0, output_dir=tmp_path)
     with pytest.raises(ValueError, match="auto, cpu, cuda"):
-        book.execute(CHAPTERS[0], "smoke", "tpu", 0, output_dir=tmp_path)
+        runner.execute(CHAPTERS[0], "smoke", "tpu", 0, output_dir=tmp_path)
     with pytest.raises(FileNotFoundError, match=CHAPTERS[0]):
-        book.execute("00_missing", "smoke", "cpu", 0, output_dir=tmp_path)
+        runner.execute("00_missing", "smoke", "cpu", 0, output_dir=tmp_path)
     assert not list(tmp_path.iterdir())
 
 

@@ -5,7 +5,10 @@ import numpy as np
 import pytest
 import torch
 
-from tradeoffs import attacks, features, models, profiles, robust_mle
+from tradeoffs import attacks, models
+from tradeoffs.chapters.ch02_robust_features import features
+from tradeoffs.book import profiles
+from tradeoffs.chapters.ch02_robust_features import robust_mle
 
 SPECTRA = [np.array([0.5, 2.0]), np.array([0.1, 1.0, 4.0]), np.array([1.0, 1.0, 1.0, 1.0])]
 

@@ -12,7 +12,10 @@ import torch  # noqa: E402
 from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from tradeoffs import cache, frontier, joint_risk, models, profiles, train  # noqa: E402
+from tradeoffs import models, store, train  # noqa: E402
+from tradeoffs.chapters.ch05_frontier import frontier
+from tradeoffs.chapters.ch03_joint_objective import joint_risk
+from tradeoffs.book import profiles
 from tradeoffs.data import data_dir  # noqa: E402
 
 CPU = profiles.settings("05_frontier", "cpu")
@@ -99,7 +102,7 @@ def test_standard_and_madry_runs_share_chapter_3_models(monkeypatch):
         seen[name] = settings
         return build()
 
-    monkeypatch.setattr(cache, "trained_model", capture)
+    monkeypatch.setattr(store, "trained_model", capture)
     x, y = torch.rand(s3.mnist_train + 10, 1, 28, 28), torch.randint(0, 10, (s3.mnist_train + 10,))
     for lam in (0.0, 1.0):
         joint_risk.train_joint(architecture="mlp", widths=(400,), x=x, y=y, lam=lam, eps=0.05, trial=0, settings=s3,
@@ -111,7 +114,7 @@ def test_standard_and_madry_runs_share_chapter_3_models(monkeypatch):
         name = method.cache_name(ours).format(trial=0)
         assert name in seen, (name, list(seen))
         assert frontier.method_recipe(method, ours, seed=0) == seen[name]
-        assert cache.cache_key(name, frontier.method_recipe(method, ours, seed=0)) == cache.cache_key(name, seen[name])
+        assert store.cache_key(name, frontier.method_recipe(method, ours, seed=0)) == store.cache_key(name, seen[name])
 
 
 # ------------------------------------------------------------------------------ timed caching
@@ -119,7 +122,7 @@ def test_standard_and_madry_runs_share_chapter_3_models(monkeypatch):
 
 @pytest.fixture
 def model_cache(tmp_path, monkeypatch):
-    monkeypatch.setattr(cache, "models_dir", lambda: tmp_path / "models")
+    monkeypatch.setattr(store, "models_dir", lambda: tmp_path / "models")
     return tmp_path / "models"
 
 
@@ -227,5 +230,5 @@ def test_cached_evaluation_is_read_back_and_recomputed_when_the_library_changes(
     (record,) = model_cache.glob("tiny-*.eval-*.json")
     record.write_text("{ truncated")                       # unreadable: evaluated again, never a traceback
     assert frontier.cached_evaluation(model, entry, x, y, CPU)[1] is False and len(calls) == 2
-    monkeypatch.setattr(cache, "library_digest", lambda: "an edited attack")
+    monkeypatch.setattr(store, "library_digest", lambda: "an edited attack")
     assert frontier.cached_evaluation(model, entry, x, y, CPU)[1] is False and len(calls) == 3

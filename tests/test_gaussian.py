@@ -1,4 +1,4 @@
-"""Closed forms of tradeoffs.gaussian against numerical integration, brute force and Monte Carlo."""
+"""Closed forms of tradeoffs.chapters.ch01_gaussian_tradeoff.gaussian against numerical integration, brute force and Monte Carlo."""
 
 import itertools
 import math
@@ -9,8 +9,9 @@ import torch
 from scipy import integrate, optimize
 from scipy.stats import norm
 
-from tradeoffs import attacks, evaluate, gaussian, models
-from tradeoffs.finite_sample import paper_direction
+from tradeoffs import attacks, evaluate, models
+from tradeoffs.chapters.ch01_gaussian_tradeoff import gaussian
+from tradeoffs.chapters.ch01_gaussian_tradeoff.finite_sample import paper_direction
 
 SETTINGS = [gaussian.TwoGaussians(3, 6, 28.0), gaussian.TwoGaussians(2, 18, 28.0),
             gaussian.TwoGaussians(1, 1.5, 4.0)]

@@ -9,7 +9,10 @@ import pytest
 import torch
 from scipy import optimize
 
-from tradeoffs import explain, joint_risk, mixture, squares
+from tradeoffs import explain
+from tradeoffs.chapters.ch03_joint_objective import joint_risk
+from tradeoffs.chapters.ch03_joint_objective import mixture
+from tradeoffs.chapters.ch03_joint_objective import squares
 
 
 def brute_force_attackable(w, theta, x, eps):

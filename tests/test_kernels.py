@@ -14,7 +14,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-from tradeoffs import attacks, cache, joint_risk, train
+from tradeoffs import attacks, store, train
+from tradeoffs.chapters.ch03_joint_objective import joint_risk
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -275,7 +276,7 @@ def cached(calls, settings=None):
         calls.append(checkpoint)
         train.fit(model, x, y, train.standard(), epochs=2, batch_size=16, lr=0.1, checkpoint=checkpoint,
                   show_progress=False)
-    return cache.trained_model("tiny", settings or {"seed": 1, "epochs": 2}, mlp, fit)
+    return store.trained_model("tiny", settings or {"seed": 1, "epochs": 2}, mlp, fit)
 
 
 def test_cache_trains_once_and_reloads_the_same_weights(tmp_path, monkeypatch):
@@ -291,8 +292,8 @@ def test_cache_trains_once_and_reloads_the_same_weights(tmp_path, monkeypatch):
     assert torch.equal(torch.get_rng_state(), state_after_first)  # hit or miss, the caller's RNG is the same
     cached(calls, {"seed": 2, "epochs": 2})
     assert len(calls) == 2  # other settings, other entry
-    entries = sorted(p.name for p in cache.models_dir().glob("tiny-*.pt"))
-    assert len(entries) == 2 and not list(cache.models_dir().glob("*.ckpt"))
+    entries = sorted(p.name for p in store.models_dir().glob("tiny-*.pt"))
+    assert len(entries) == 2 and not list(store.models_dir().glob("*.ckpt"))
 
 
 def damage_entry(entry: Path, damage: str) -> None:
@@ -311,7 +312,7 @@ def test_corrupt_cache_entry_is_rebuilt_never_loaded(tmp_path, monkeypatch, dama
     monkeypatch.setenv("TRADEOFFS_DATA", str(tmp_path))
     calls = []
     reference = cached(calls)
-    (entry,) = cache.models_dir().glob("tiny-*.pt")
+    (entry,) = store.models_dir().glob("tiny-*.pt")
     damage_entry(entry, damage)
     loads = []
     real_load = torch.load
@@ -331,7 +332,7 @@ def test_corrupt_cache_entry_is_rebuilt_never_loaded(tmp_path, monkeypatch, dama
 CALLS: list[float] = []  # the scales noisy_experiment actually computed
 
 
-@cache.memoized
+@store.memoized
 def noisy_experiment(x: torch.Tensor, model: nn.Module, scale: float, show_progress: bool = True):
     """A memoized function that draws from the global RNG and returns what the cache must round-trip."""
     CALLS.append(scale)
@@ -372,7 +373,7 @@ def test_memoized_computes_once_and_returns_the_same_value(result_cache):
 def test_memoized_key_covers_the_library_source(result_cache, monkeypatch):
     x, model, calls = torch.rand(4, 3), nn.Linear(3, 1), CALLS
     before = noisy_experiment(x, model, 2.0)
-    monkeypatch.setattr(cache, "library_digest", lambda: "edited")
+    monkeypatch.setattr(store, "library_digest", lambda: "edited")
     after = noisy_experiment(x, model, 2.0)
     assert calls == [2.0, 2.0]                                  # recomputed ...
     assert torch.equal(before["points"], after["points"])       # ... with the same random draws
@@ -396,7 +397,7 @@ def test_corrupt_result_entry_is_recomputed_never_loaded(result_cache, monkeypat
 
 
 def test_memoized_refuses_a_result_it_cannot_read_back(result_cache):
-    @cache.memoized
+    @store.memoized
     def returns_a_set():
         return {1, 2}
     with pytest.raises(TypeError, match="cannot store"):
@@ -405,7 +406,7 @@ def test_memoized_refuses_a_result_it_cannot_read_back(result_cache):
 
 
 def test_memoized_refuses_a_random_generator(result_cache):
-    @cache.memoized
+    @store.memoized
     def draws(rng):
         return float(rng.random())
     with pytest.raises(TypeError, match="pass an integer seed"):

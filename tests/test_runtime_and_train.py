@@ -6,7 +6,11 @@ import numpy as np
 import pytest
 import torch
 
-from tradeoffs import attacks, claims, evaluate, finite_sample, gaussian, models, profiles, runtime, train
+from tradeoffs import attacks, evaluate, models, train
+from tradeoffs.book import claims
+from tradeoffs.chapters.ch01_gaussian_tradeoff import finite_sample
+from tradeoffs.chapters.ch01_gaussian_tradeoff import gaussian
+from tradeoffs.book import profiles, runtime
 
 
 def test_unknown_profile_lists_the_valid_ones():
@@ -17,8 +21,9 @@ def test_unknown_profile_lists_the_valid_ones():
 
 
 def test_every_chapter_has_every_profile():
-    for chapter, by_profile in profiles.SETTINGS.items():
-        assert set(by_profile) == set(profiles.PROFILES), chapter
+    for chapter in profiles.CHAPTERS:
+        for profile in profiles.PROFILES:
+            assert profiles.settings(chapter, profile) is not None, (chapter, profile)
 
 
 def test_devices():
@@ -34,7 +39,7 @@ def test_devices():
 def test_start_chapter_opens_the_record(tmp_path, monkeypatch):
     monkeypatch.setenv(claims.RESULTS_ENV, str(tmp_path))
     run = runtime.start_chapter("01_gaussian_tradeoff", "smoke", "cpu", 3)
-    assert run.settings == profiles.SETTINGS["01_gaussian_tradeoff"]["smoke"]
+    assert run.settings == profiles.settings("01_gaussian_tradeoff", "smoke")
     assert run.seed == 3 and run.device == torch.device("cpu")
     assert claims.load_record(tmp_path / "01_gaussian_tradeoff.json")["profile"] == "smoke"
     first = torch.rand(3)

@@ -8,8 +8,8 @@ import torch
 from torch import nn
 
 from tradeoffs import models, train
-from tradeoffs import trades_mnist as tm
-from tradeoffs import trades_toy as toy
+from tradeoffs.chapters.ch04_trades import trades_mnist as tm
+from tradeoffs.chapters.ch04_trades import trades_toy as toy
 
 # ------------------------------------------------------------------------------ Table 1 toy
 

@@ -17,7 +17,7 @@ class LinearClassifier(nn.Module):
     """f(x) = u . x + b, by default with u = w / ||w||_2: a hyperplane at signed distance -b from 0.
 
     Fixing ||u|| = 1 makes the margin a distance, so a loss's temperature has a meaning and the
-    hyperplane found is comparable with the closed forms of ``tradeoffs.gaussian``.
+    hyperplane found is comparable with the closed forms of ``tradeoffs.chapters.ch01_gaussian_tradeoff.gaussian``.
     ``unit_norm=False`` gives the plain f(x) = w . x + b.
     """
 

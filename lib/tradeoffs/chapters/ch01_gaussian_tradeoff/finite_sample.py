@@ -18,8 +18,8 @@ import math
 from dataclasses import dataclass
 
 import torch
-from tradeoffs import attacks, cache, train
-from tradeoffs.gaussian import (TsiprasModel, TwoGaussians, linear_errors, noise_augmented, robust_optimum,
+from tradeoffs import attacks, store, train
+from tradeoffs.chapters.ch01_gaussian_tradeoff.gaussian import (TsiprasModel, TwoGaussians, linear_errors, noise_augmented, robust_optimum,
                                 sample_two_gaussians, standard_optimum)
 from tradeoffs.models import LinearClassifier
 from tradeoffs.progress import progress
@@ -84,7 +84,7 @@ def objectives(eps: float, delta_sigma: float, temperature: float = TEMPERATURE)
             "noise": train.noise(sigma=delta_sigma, loss=loss)}
 
 
-@cache.memoized
+@store.memoized
 def train_hyperplanes(model: TwoGaussians, *, d: int, eps: float, delta_sigma: float,
                       sample_sizes: tuple[int, ...], seeds: int, steps: int, temperature: float = TEMPERATURE,
                       batch_size: int = 512, lr: float = 0.2, device: torch.device | str = "cpu",
@@ -93,7 +93,7 @@ def train_hyperplanes(model: TwoGaussians, *, d: int, eps: float, delta_sigma: f
 
     The methods are ``objectives(eps, delta_sigma, temperature)``. Adversarial and noise training
     start from the standard solution on the same sample: from a random start the smoothed loss under
-    attack is flat and SGD does not move. Memoized (``tradeoffs.cache.memoized``).
+    attack is flat and SGD does not move. Memoized (``tradeoffs.store.memoized``).
     """
     e12 = paper_direction(d)
     methods = objectives(eps, delta_sigma, temperature)

@@ -1,4 +1,4 @@
-"""Speed of the kernels: ``make bench`` (``python -m tradeoffs.bench``).
+"""Speed of the kernels: ``make bench`` (``python -m tradeoffs.book.bench``).
 
 First the three measures of issue 3, on the TRADES SmallCNN: our PGD against a straightforward PGD
 loop, our TRADES step against the structure of the authors' release, and the achieved GFLOP/s of a
@@ -32,20 +32,22 @@ class Benchmark:
 
 
 def _table1():
-    from tradeoffs import gaussian
+    from tradeoffs.chapters.ch01_gaussian_tradeoff import gaussian
     model = gaussian.TwoGaussians(3, 6, 28.0)
     return lambda: gaussian.training_errors(model, 7.0, 7.0, 3.5)
 
 
 def _tradeoff_optimum():
-    from tradeoffs import gaussian
+    from tradeoffs.chapters.ch01_gaussian_tradeoff import gaussian
     model = gaussian.TwoGaussians(2, 18, 28.0)
     return lambda: gaussian.tradeoff_optimum(model, 7.0, 0.25)
 
 
 def _sgd_linear(method: str):
     def setup():
-        from tradeoffs import finite_sample, gaussian, models, train
+        from tradeoffs import models, train
+        from tradeoffs.chapters.ch01_gaussian_tradeoff import finite_sample
+        from tradeoffs.chapters.ch01_gaussian_tradeoff import gaussian
         model, e12 = gaussian.TwoGaussians(3, 6, 28.0), finite_sample.paper_direction(784)
         x, y = gaussian.sample_two_gaussians(20_000, model, e12, torch.Generator().manual_seed(0))
         objective = finite_sample.objectives(eps=0.5, delta_sigma=3.5)[method]
@@ -252,7 +254,7 @@ def run_targets(repeats: int = 5) -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tradeoffs.bench", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m tradeoffs.book.bench", description=__doc__.split("\n")[0])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--out", type=Path, default=Path("build/bench.json"),
                         help="where the measured ratios are written (default: build/bench.json)")

@@ -23,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import optimize
 
-from tradeoffs import cache
+from tradeoffs import store
 
 
 def _multiplier_factor(lam: float, s: np.ndarray) -> np.ndarray:
@@ -194,13 +194,13 @@ def random_covariance(d: int, kappa: float, rng: np.random.Generator) -> np.ndar
     return s * d / s.sum()
 
 
-@cache.memoized
+@store.memoized
 def theorem2_grid(dims: tuple[int, ...], kappas: tuple[float, ...], eps_grid: np.ndarray, seed: int,
                   brute_force_dims: tuple[int, ...] = (2, 5)) -> list[dict]:
     """Lemma 4 and Theorem 2 on a grid of (d, kappa(Sigma*), eps): the multiplier lambda, Theorem 2's bounds on
     it (with tr(Sigma* M^2) = eps^2), the condition numbers of Sigma* and Sigma_r, the residual of Eq. (24)
     Sigma_r = Sigma* (I + M)^2, the budget residual, and for small d the largest relative difference from
-    the brute-force minimax solution (the slow part: memoized, ``tradeoffs.cache.memoized``). The random
+    the brute-force minimax solution (the slow part: memoized, ``tradeoffs.store.memoized``). The random
     covariances are drawn from ``seed``."""
     rng = np.random.default_rng(seed)
     rows = []

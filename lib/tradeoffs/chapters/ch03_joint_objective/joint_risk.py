@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from tradeoffs import attacks, cache, data, evaluate, models, train
+from tradeoffs import attacks, data, evaluate, models, store, train
 from tradeoffs.progress import progress
 
 
@@ -39,12 +39,12 @@ class Risks:
         return self.classification + self.adversarial
 
 
-@cache.memoized
+@store.memoized
 def risks(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float, steps: int, step_size: float,
           batch_size: int = 1000) -> Risks:
     """Classification and adversarial risk (Definition 2, base classifier = label) of ``model`` on (x, y),
     the adversarial examples by PGD-``steps`` with ``step_size`` (l_inf, one random start, inputs kept in [0, 1]).
-    Memoized (``tradeoffs.cache.memoized``): a warm run reads the risks of the same model and data."""
+    Memoized (``tradeoffs.store.memoized``): a warm run reads the risks of the same model and data."""
     wrong_clean, flipped = 0, 0
     for xb, yb in zip(x.split(batch_size), y.split(batch_size)):
         with torch.no_grad():
@@ -109,7 +109,7 @@ def train_joint(*, architecture: str, x: torch.Tensor, y: torch.Tensor, lam: flo
         train.fit(model, xs, ys, objective, epochs=settings.epochs, batch_size=settings.batch_size,
                   lr=settings.lr, optimizer="adam", seed=trial, checkpoint=checkpoint, show_progress=False)
 
-    return cache.trained_model(name, key, build, fit, device=device)
+    return store.trained_model(name, key, build, fit, device=device)
 
 
 def lambda_sweep(*, lambdas: Sequence[float], trials: int, eps: float, x_train: torch.Tensor,

@@ -23,9 +23,10 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from tradeoffs import claims
-from tradeoffs.plots import markdown_table
-from tradeoffs.profiles import PROFILES
+from tradeoffs.book import claims
+from tradeoffs.book.style import markdown_table
+from tradeoffs.book.profiles import CHAPTERS as CHAPTER_REGISTRY
+from tradeoffs.book.profiles import PROFILES
 from tradeoffs.progress import BATCH_ENV
 
 ROOT = Path.cwd()
@@ -40,8 +41,8 @@ class ChapterFailed(RuntimeError):
 
 
 def chapter_names() -> list[str]:
-    """Every chapter, in book order: the ``notebooks/NN_name.md`` sources."""
-    return sorted(p.stem for p in NOTEBOOKS.glob("[0-9][0-9]_*.md"))
+    """Every chapter, in book order (the registry, ``tradeoffs.book.profiles.CHAPTERS``)."""
+    return list(CHAPTER_REGISTRY)
 
 
 def execute(name: str, profile: str = "cpu", device: str = "auto", seed: int = 0,
@@ -54,7 +55,7 @@ def execute(name: str, profile: str = "cpu", device: str = "auto", seed: int = 0
     import papermill  # only the book build needs it, not the library
 
     from tradeoffs.data import DATA_ENV, data_dir  # these import torch: not needed by `pages`
-    from tradeoffs.runtime import resolve_device
+    from tradeoffs.book.runtime import resolve_device
 
     source = source_dir / f"{name}.ipynb"
     if not source.exists():

@@ -2,7 +2,7 @@
 
 **The model cache** stores a trained model once, keyed by everything that determines its weights.
 
-    model = cache.trained_model("mnist_madry_eps0.3", settings, build=SmallCNN,
+    model = store.trained_model("mnist_madry_eps0.3", settings, build=SmallCNN,
                                 train=lambda model, checkpoint: train.fit(model, ..., checkpoint=checkpoint),
                                 device=device)
 
@@ -17,7 +17,7 @@ training resumes where it stopped.
 **The result cache** (:func:`memoized`) stores what a deterministic experiment function returns, so a
 warm execution of the book reads its numbers instead of recomputing them:
 
-    @cache.memoized
+    @store.memoized
     def theorem2_grid(dims, kappas, eps_grid, seed: int, brute_force_dims=(2, 5)) -> list[dict]: ...
 
 Its key is a hash of the function's name, every argument (tensors and models by the SHA-256 of their
@@ -191,13 +191,14 @@ def memoized(function: F) -> F:
     """
     signature = inspect.signature(function)
     name = f"{function.__module__.removeprefix('tradeoffs.')}.{function.__qualname__}"
+    seed_name = f"{function.__module__.rsplit('.', 1)[-1]}.{function.__qualname__}"  # where it lives is no input
 
     @functools.wraps(function)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         bound = signature.bind(*args, **kwargs)
         bound.apply_defaults()
         arguments = {k: v for k, v in bound.arguments.items() if k not in UNKEYED_ARGUMENTS}
-        call = _sha256_json({"function": name, "arguments": _fingerprint(arguments, name)})
+        call = _sha256_json({"function": seed_name, "arguments": _fingerprint(arguments, name)})
         key = _sha256_json({"call": call, "code": library_digest(),
                             "versions": [torch.__version__, np.__version__, _scipy_version()]})
         entry = results_dir() / f"{name}-{key[:16]}.pt"

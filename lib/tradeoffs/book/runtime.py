@@ -10,7 +10,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from tradeoffs import claims, plots, profiles
+from tradeoffs.book import claims
+from tradeoffs.book import style
+from tradeoffs.book import profiles
 
 DEVICES = ("auto", "cpu", "cuda", "cuda:N", "mps")
 
@@ -51,7 +53,7 @@ def start_chapter(chapter: str, profile: str = "cpu", device: str = "auto", seed
     settings = profiles.settings(chapter, profile)
     run = Run(chapter=chapter, profile=profile, device=resolve_device(device), seed=int(seed), settings=settings)
     seed_everything(run.seed)
-    plots.use_book_style()
+    style.use_book_style()
     claims.start_record(chapter, profile)
     print(f"{chapter}: profile={profile}, device={run.device}, seed={run.seed}, torch {torch.__version__}")
     for field, value in vars(settings).items():

@@ -12,7 +12,7 @@ coordinates and strictly better in one.
     front = frontier.pareto_front([(p.clean, p.robust) for p in points])
 
 Standard, Madry and joint runs are the joint objective at lambda = 0, 1 and lambda, cached under chapter 3's
-names and settings (:func:`tradeoffs.joint_risk.train_joint`), so chapter 3's models are shared where the
+names and settings (:func:`tradeoffs.chapters.ch03_joint_objective.joint_risk.train_joint`), so chapter 3's models are shared where the
 settings agree. The training cost of a point is reported two ways: ``train_seconds``, the wall time measured
 when the model was trained (stored beside the model-cache entry, so a cache hit reports the time of the run
 that made the entry, not 0; an entry trained by another chapter without that record gets its gradient
@@ -36,8 +36,9 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from tradeoffs import cache, data, evaluate, joint_risk, models, train
-from tradeoffs.plots import METHOD_COLORS
+from tradeoffs import data, evaluate, models, store, train
+from tradeoffs.chapters.ch03_joint_objective import joint_risk
+from tradeoffs.book.style import METHOD_COLORS
 from tradeoffs.progress import progress
 
 __all__ = ["METHODS", "Method", "Point", "attack_eps", "attack_steps", "cached_evaluation", "cost_rows",
@@ -87,7 +88,7 @@ class Method:
 
 
 def methods(settings) -> list[Method]:
-    """The runs of a :class:`tradeoffs.profiles.Frontier` profile: standard, then each noise sigma,
+    """The runs of a :class:`tradeoffs.chapters.ch05_frontier.settings.Frontier` profile: standard, then each noise sigma,
     Madry eps, TRADES 1/lambda and joint lambda."""
     return ([Method("standard")] + [Method("noise", s) for s in settings.noise_sigmas]
             + [Method("madry", e) for e in settings.madry_eps] + [Method("trades", b) for b in settings.trades_betas]
@@ -135,7 +136,7 @@ def objective(method: Method, settings) -> train.Objective:
 
 
 def method_recipe(method: Method, settings, seed: int) -> dict:
-    """A run's cache settings: chapter 3's key (:func:`tradeoffs.joint_risk.train_joint`) for standard, Madry
+    """A run's cache settings: chapter 3's key (:func:`tradeoffs.chapters.ch03_joint_objective.joint_risk.train_joint`) for standard, Madry
     and joint runs (so its models are shared where the settings agree), the same plus ``method`` and the
     method's parameter for noise and TRADES."""
     key = {"data": "mnist", "n": settings.train_size, "architecture": "mlp", "widths": list(settings.widths),
@@ -162,13 +163,13 @@ def train_cost(method: Method, settings) -> int:
 
 
 def _entry(name: str, settings: dict) -> Path:
-    return cache.models_dir() / f"{name}-{cache.cache_key(name, settings)}.pt"
+    return store.models_dir() / f"{name}-{store.cache_key(name, settings)}.pt"
 
 
 def timed_model(name: str, settings: dict, build: Callable[[], nn.Module],
                 fit: Callable[[nn.Module, Path], object], *, device: torch.device,
                 estimate: Callable[[], float] | None = None) -> tuple[nn.Module, float | None, str, bool]:
-    """:func:`tradeoffs.cache.trained_model` that also returns the training wall time.
+    """:func:`tradeoffs.store.trained_model` that also returns the training wall time.
 
     On a miss the training is timed and the seconds are written to ``<entry>.train.json`` beside the cache
     entry; on a hit they are read from there (``"measured"``, the time of the run that made the entry).
@@ -186,7 +187,7 @@ def timed_model(name: str, settings: dict, build: Callable[[], nn.Module],
         fit(model, checkpoint)
         spent["seconds"] = time.perf_counter() - started
 
-    model = cache.trained_model(name, settings, build, timed, device=device)
+    model = store.trained_model(name, settings, build, timed, device=device)
     if "seconds" in spent:  # trained now (a corrupt entry counts as a miss)
         record.write_text(json.dumps({"train_seconds": round(spent["seconds"], 3), "device": str(device),
                                       "torch_threads": torch.get_num_threads(),
@@ -341,12 +342,12 @@ EVAL_FIELDS = ("test_size", "eval_eps", "strong_apgd_steps", "strong_targets", "
 def cached_evaluation(model: nn.Module, entry: Path, x: Tensor, y: Tensor, settings) -> tuple[dict, bool]:
     """:func:`evaluate_point` of the cached model ``entry``, itself cached beside the entry
     (``<entry>.eval-<key>.json``), keyed by the model's SHA-256, the evaluation settings, the test data and the
-    library's source (``cache.library_digest``, as for memoized results), so a warm execution does not attack
+    library's source (``store.library_digest``, as for memoized results), so a warm execution does not attack
     the same model with the same attacks again, and a change to the attacks does. An unreadable record is
     evaluated again. Returns (result, cache hit)."""
-    protocol = {"model_sha256": _sidecar_sha(entry), "data_sha256": cache.tensor_digest(x, y),
-                "library": cache.library_digest()[:16], **{k: getattr(settings, k) for k in EVAL_FIELDS}}
-    key = cache.cache_key("evaluation", protocol)
+    protocol = {"model_sha256": _sidecar_sha(entry), "data_sha256": store.tensor_digest(x, y),
+                "library": store.library_digest()[:16], **{k: getattr(settings, k) for k in EVAL_FIELDS}}
+    key = store.cache_key("evaluation", protocol)
     record = entry.with_name(entry.name.removesuffix(".pt") + f".eval-{key}.json")
     if protocol["model_sha256"] is not None and record.exists():
         try:
@@ -387,7 +388,7 @@ def pareto_front(values: Sequence[Sequence[float]]) -> list[int]:
 METHOD_STYLE = {"standard": (METHOD_COLORS["standard"], "o"), "noise": (METHOD_COLORS["noise"], "s"),
                 "madry": (METHOD_COLORS["adversarial"], "^"), "trades": (METHOD_COLORS["trades"], "D"),
                 "joint": ("#ff7f0e", "v")}
-"""Colour (the book's colour per method, ``tradeoffs.plots.METHOD_COLORS``) and marker of each method."""
+"""Colour (the book's colour per method, ``tradeoffs.style.METHOD_COLORS``) and marker of each method."""
 
 
 def dominated_by(values: Sequence[Sequence[float]]) -> list[list[int]]:

@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from tradeoffs import attacks, cache, evaluate, models, train
+from tradeoffs import attacks, evaluate, models, store, train
 from tradeoffs.progress import progress
 
 # --------------------------------------------------------------------- 001: binary MNIST, linear model
@@ -285,7 +285,7 @@ def trained_classifier(name: str, x: Tensor, y: Tensor, training: dict, *, devic
     """A classifier trained on (x, y) as ``training`` says (keys: architecture, method, epochs, lr, batch_size,
     optimizer, momentum, weight_decay, milestones, seed, and for adversarial training eps, norm, steps,
     step_size), through the model cache (the data enter the key by their digest)."""
-    settings = {**training, "data": cache.tensor_digest(x, y), "n": len(x)}
+    settings = {**training, "data": store.tensor_digest(x, y), "n": len(x)}
 
     def fit(model: nn.Module, checkpoint) -> None:
         train.fit(model, x, y, objective_for(training), epochs=training["epochs"], batch_size=training["batch_size"],
@@ -294,7 +294,7 @@ def trained_classifier(name: str, x: Tensor, y: Tensor, training: dict, *, devic
                   checkpoint=checkpoint, desc=name)
 
     build = lambda: build_model(training["architecture"], tuple(x.shape[1:]))
-    return cache.trained_model(name, settings, build, fit, device=device)
+    return store.trained_model(name, settings, build, fit, device=device)
 
 
 def cached_tensors(name: str, settings: dict, make: Callable[[], tuple[Tensor, ...]]) -> tuple[Tensor, ...]:
@@ -335,7 +335,7 @@ def ilyas_datasets(x: Tensor, y: Tensor, standard_model: nn.Module, robust_model
     D_det (Fig. 6) built with the standard model and, for Tables 9-10, with the robust model.
     ``keys``: the source models' cache settings (they enter the datasets' cache keys)."""
     device = x.device
-    base = {"data": cache.tensor_digest(x, y), "seed": seed}
+    base = {"data": store.tensor_digest(x, y), "seed": seed}
     sources = {"standard": standard_model, "robust": robust_model}
     out: dict[str, tuple[Tensor, Tensor]] = {}
     for tag, source in (("d_r", "robust"), ("d_nr", "standard")):
@@ -367,7 +367,7 @@ def evaluate_row(model: nn.Module, x: Tensor, y: Tensor, eval_eps: tuple[float, 
 
 def training_settings(protocol, method: str, seed: int = 0) -> dict:
     """The training dict of ``trained_classifier`` for ``method`` "standard" or "l2" (002 App. C.3: Madry PGD
-    adversarial training in l2), from a ``profiles.IlyasProtocol``."""
+    adversarial training in l2), from a ``settings.IlyasProtocol``."""
     p = protocol
     base = {"architecture": p.architecture, "method": "standard", "epochs": p.epochs, "lr": p.lr,
             "batch_size": p.batch_size, "optimizer": "sgd", "momentum": 0.9, "weight_decay": p.weight_decay,

@@ -1,6 +1,6 @@
 """The claims record: every number a paper printed that a chapter reproduces goes through `claim`.
 
-The paper's numbers are data, one CSV file per paper in ``tradeoffs/references/`` (columns
+The paper's numbers are data, one CSV file per paper in ``tradeoffs/book/references/`` (columns
 ``id, source, setting, relation, value, unit``). A chapter computes its own number and calls
 
     claim("gaussian.table1.sigma3_6.standard_training.std_error", ours, tol=0.01)
@@ -65,7 +65,7 @@ class Claim:
 def references() -> dict[str, Reference]:
     """Every paper's reference numbers, by claim id, read from the package's ``references/*.csv``."""
     table: dict[str, Reference] = {}
-    for path in sorted(resources.files("tradeoffs").joinpath("references").iterdir()):
+    for path in sorted(resources.files("tradeoffs.book").joinpath("references").iterdir()):
         if not path.name.endswith(".csv"):
             continue
         with path.open(newline="") as f:
@@ -107,7 +107,7 @@ def claim(id: str, ours: float | None, *, tol: float = 0.0) -> Claim:
         raise RuntimeError("no claims record is open: call tradeoffs.start_chapter(...) first")
     ref = references().get(id)
     if ref is None:
-        raise KeyError(f"{id!r} is not in the reference numbers (tradeoffs/references/*.csv); add it there")
+        raise KeyError(f"{id!r} is not in the reference numbers (tradeoffs/book/references/*.csv); add it there")
     if ours is not None:
         ours = float(ours)
         if math.isnan(ours):
@@ -136,7 +136,7 @@ def claims_table(claims: list[Claim | dict], *, with_profile: bool = False) -> s
 
     In a chapter (``with_profile=False``) the ids' common prefix is shown once, above the table.
     """
-    from tradeoffs.plots import markdown_table
+    from tradeoffs.book.style import markdown_table
 
     claims = [asdict(c) if isinstance(c, Claim) else c for c in claims]
     prefix = "" if with_profile or len(claims) < 2 else _common_prefix([c["id"] for c in claims])

@@ -1,31 +1,9 @@
-"""The book's shared figure style: one look, and one colour per training method across chapters."""
+"""Chapter 1's figures: the errors of every hyperplane (Fig. 1), an interactive explorer, the SGD convergence."""
 
 from __future__ import annotations
 
-import matplotlib as mpl
-
-METHOD_COLORS = {
-    "standard": "#1f77b4",
-    "adversarial": "#d62728",
-    "noise": "#2ca02c",
-    "trades": "#9467bd",
-}
-
-
-def use_book_style() -> None:
-    """Set matplotlib defaults for every figure of the book (sizes readable in the rendered HTML)."""
-    mpl.rcParams.update({
-        "figure.figsize": (8.0, 3.6),
-        "figure.dpi": 110,
-        "figure.constrained_layout.use": True,
-        "savefig.dpi": 150,
-        "axes.grid": True,
-        "grid.alpha": 0.3,
-        "axes.spines.top": False,
-        "axes.spines.right": False,
-        "legend.frameon": False,
-        "font.size": 10,
-    })
+from tradeoffs.book.style import METHOD_COLORS
+from tradeoffs.chapters.ch01_gaussian_tradeoff import gaussian
 
 
 def plot_errors_vs_position(ax, model, eps_p: float, lam: float | None = None) -> None:
@@ -34,8 +12,6 @@ def plot_errors_vs_position(ax, model, eps_p: float, lam: float | None = None) -
     Marks the standard optimum W*, the robust optimum W~* and, if `lam` is given, W*_lambda.
     """
     import numpy as np
-
-    from tradeoffs import gaussian
 
     w = np.linspace(0.0, model.distance, 800)
     ax.plot(w, 100 * gaussian.standard_error(w, model), color=METHOD_COLORS["standard"], label="standard error")
@@ -59,8 +35,6 @@ def tradeoff_explorer(distance: float = 28.0, d: int = 784):
     """
     import ipywidgets as widgets
     import matplotlib.pyplot as plt
-
-    from tradeoffs import gaussian
 
     def draw(sigma1=3.0, sigma2=6.0, eps=0.5, lam=0.25):
         if sigma1 >= sigma2:
@@ -105,17 +79,3 @@ def plot_finite_sample(axes, results, targets: dict[str, float], title: str, dis
                     ylim=(0, distance))
     angle_ax.set(xscale="log", yscale="log", xlabel="training samples n", ylabel=r"$1 - \cos(u, e_{12})$")
     position_ax.legend(fontsize=8)
-
-
-def markdown_table(header: list[str], rows: list[list]) -> str:
-    """A Markdown table: one header row, then the rows (cells are written with str())."""
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
-    return "\n".join(lines)
-
-
-def table(header: list[str], rows: list[list]):
-    """Show a table in a notebook (Markdown output, so the book renders it as a table)."""
-    from IPython.display import Markdown
-
-    return Markdown(markdown_table(header, rows))

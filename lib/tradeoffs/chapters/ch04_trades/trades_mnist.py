@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator
 import torch
 from torch import Tensor, nn
 
-from tradeoffs import attacks, cache, evaluate, models, train
+from tradeoffs import attacks, evaluate, models, store, train
 from tradeoffs.data import load_mnist
 
 BINARY_DIGITS = (1, 3)  # Table 3: negatives are "1", positives "3"
@@ -139,7 +139,7 @@ def cached_fit(name: str, settings: dict, build: Callable[[], nn.Module], object
         resumable = {"checkpoint": checkpoint} if "epochs" in fit_kw else {}  # fit checkpoints epochs only
         train.fit(model, x.to(device), y.to(device), objective, desc=name, **resumable, **fit_kw)
 
-    return cache.trained_model(name, settings, build, run, device=device)
+    return store.trained_model(name, settings, build, run, device=device)
 
 
 @torch.no_grad()
@@ -150,12 +150,12 @@ def accuracy_and_loss(model: nn.Module, x_adv: Tensor, y: Tensor) -> tuple[float
     return correct, attacks.default_loss(logits, y).double().mean().item()
 
 
-@cache.memoized
+@store.memoized
 def pgd_points(model: nn.Module, x: Tensor, y: Tensor, *, eps: float, steps: int, step_size: float,
                batch_size: int = 500, **pgd_kw) -> Tensor:
     """PGD adversarial examples of ``model`` (white-box), in batches; checked against the threat model.
     The same points give the model's white-box robust accuracy and, on another model, a black-box attack.
-    Memoized (``tradeoffs.cache.memoized``): a warm run reads the points of the same model and data."""
+    Memoized (``tradeoffs.store.memoized``): a warm run reads the points of the same model and data."""
     out = []
     for xb, yb in zip(x.split(batch_size), y.split(batch_size)):
         x_adv = attacks.pgd(model, xb, yb, eps=eps, steps=steps, step_size=step_size, **pgd_kw)
@@ -181,7 +181,7 @@ def eps03_models(settings, *, device: torch.device, seed: int = 0) -> dict[str, 
     * ``"madry"`` (``mnist_madry_eps0.3``): Madry et al.'s PGD adversarial training at eps = 0.3;
     * ``"trades"`` (``mnist_trades_beta6_eps0.3``): TRADES, 1/lambda = 6, eps = 0.3.
 
-    ``settings`` is chapter 4's :class:`tradeoffs.profiles.TradesChapter` for the profile
+    ``settings`` is chapter 4's :class:`tradeoffs.chapters.ch04_trades.settings.TradesChapter` for the profile
     (``profiles.settings("04_trades", profile)``): the budget (images, epochs, attack steps K and step
     size). With the defaults (paper profile) both robust models train from scratch at eps = 0.3, as
     released. A short budget uses ``robust_warm_start`` (start from the natural model, Alg. 1, line 3) and

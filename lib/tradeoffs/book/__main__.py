@@ -1,0 +1,5 @@
+import sys
+
+from tradeoffs.book.runner import main
+
+sys.exit(main())
