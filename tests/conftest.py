@@ -9,8 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from tradeoffs.book import claims, profiles, runner
+from tradeoffs.book import claims, pages, profiles, runner
 
 ROOT = Path(__file__).resolve().parents[1]
 CHAPTERS = list(profiles.CHAPTERS)
@@ -50,7 +49,7 @@ def built_book(smoke_book, tmp_path_factory):
     for config in ("_config.yml", "_toc.yml"):
         shutil.copy(ROOT / config, site / config)
     shutil.copytree(out / "chapters", site / "book" / "chapters")
-    runner.write_pages(out / "_results", site / "book" / "_generated")
+    pages.write_pages(out / "_results", site / "book" / "_generated")
     result = subprocess.run([str(Path(sys.executable).parent / "jupyter-book"), "build", str(site), "-n", "-W", "--keep-going"],
                             capture_output=True, text=True)
     return site, result

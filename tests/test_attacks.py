@@ -9,7 +9,6 @@ import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
-
 from tradeoffs.attacks import default_loss, fgsm, pgd, trades_attack
 
 TOL = 1e-6

@@ -36,8 +36,7 @@ from urllib.parse import urlsplit
 
 import nbformat
 import pytest
-
-from tradeoffs.book import claims, runner
+from tradeoffs.book import claims, pages, runner
 
 ROOT = Path(__file__).resolve().parents[1]
 HTML_ENV, SHOTS_ENV, CHROMIUM_ENV = "TRADEOFFS_HTML", "TRADEOFFS_SCREENSHOTS", "CHROMIUM"
@@ -433,8 +432,8 @@ def test_status_page_has_versions_device_profile_time_and_memory(site):
         row = re.search(re.escape(run["finished_at"]), text)
         assert row, f"{run['chapter']} is not on the status page"
         assert f"{run['peak_memory_mb']:.0f} MB" in text
-        assert runner._duration(run["wall_seconds"]) in text
-    total = runner._duration(sum(r["wall_seconds"] for r in runs))
+        assert pages._duration(run["wall_seconds"]) in text
+    total = pages._duration(sum(r["wall_seconds"] for r in runs))
     assert f"Executed chapters: {len(runs)}, {total} in total" in text
     for package, version in runs[-1]["environment"]["versions"].items():
         assert f"{package} {version}" in text
@@ -488,27 +487,27 @@ def test_scorecard_markdown_counts_links_and_lists_unexecuted_chapters():
     recs = [{"chapter": "02_b", "profile": "smoke", "claims": [_claim("b.x", "not-run")]},
             {"chapter": "01_a", "profile": "cpu",
              "claims": [_claim("a.x", "reproduced"), _claim("a.y", "differs")]}]
-    md = runner.scorecard_markdown(recs, chapters)
+    md = pages.scorecard_markdown(recs, chapters)
     assert md.index("## 01_a") < md.index("## 02_b")  # book order
     assert "| {doc}`/book/chapters/01_a` | cpu | 2 | 1 | 1 | 0 |" in md
     assert "| **all chapters** | cpu, smoke | 3 | 1 | 1 | 1 |" in md
     assert "| `03_c` | not executed |" in md and "## Not executed" in md
     assert "`a.x`" in md and "`a.y`" in md and "`b.x`" in md and 'id="claims-filter"' in md
-    assert "`99_z`" in runner.scorecard_markdown([{"chapter": "99_z", "profile": "cpu", "claims": []}], chapters)
-    assert runner.scorecard_markdown([], chapters).startswith("No chapter has been executed")
+    assert "`99_z`" in pages.scorecard_markdown([{"chapter": "99_z", "profile": "cpu", "claims": []}], chapters)
+    assert pages.scorecard_markdown([], chapters).startswith("No chapter has been executed")
 
 
 def test_status_markdown_totals_devices_failures_and_version_differences():
     chapters = {"01_a": "book/chapters/01_a", "02_b": "book/chapters/02_b"}
     runs = [_run("02_b", "failed", torch="2.13.0", gpus=["NVIDIA H100"]), _run("01_a")]
-    md = runner.status_markdown(runs, chapters)
+    md = pages.status_markdown(runs, chapters)
     assert md.index("/book/chapters/01_a") < md.index("/book/chapters/02_b")
     assert "| auto: cpu |" in md and "| auto: cuda (NVIDIA H100) |" in md
     assert "2 min 05 s" in md and "**4 min 10 s**" in md and "1500 MB" in md
     assert "`02_b`: cell 3: ValueError: bad" in md and "**failed**" in md
     assert "| torch | 2.14.1 (01_a); 2.13.0 (02_b) |" in md
     assert "| GPUs | NVIDIA H100 |" in md
-    assert runner._duration(7325) == "2 h 02 min" and runner._duration(59.4) == "59 s"
+    assert pages._duration(7325) == "2 h 02 min" and pages._duration(59.4) == "59 s"
 
 
 def test_write_pages_reads_the_toc_beside_the_output(tmp_path):
@@ -519,6 +518,6 @@ def test_write_pages_reads_the_toc_beside_the_output(tmp_path):
     (results / "01_a.json").write_text(json.dumps({"chapter": "01_a", "profile": "cpu",
                                                    "claims": [_claim("a.x", "reproduced")]}))
     (results / "01_a.run.json").write_text(json.dumps(_run("01_a")))
-    scorecard, status = runner.write_pages(results, tmp_path / "book" / "_generated")
+    scorecard, status = pages.write_pages(results, tmp_path / "book" / "_generated")
     link = "{doc}`/book/chapters/01_a`"
     assert link in scorecard.read_text() and link in status.read_text()

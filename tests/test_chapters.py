@@ -10,7 +10,6 @@ from pathlib import Path
 
 import nbformat
 import pytest
-
 from tradeoffs.book import claims, profiles, runner
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -3,8 +3,7 @@
 import json
 
 import pytest
-
-from tradeoffs.book import claims, runner
+from tradeoffs.book import claims, pages, runner
 
 
 @pytest.fixture
@@ -89,7 +88,7 @@ def test_scorecard_and_status_pages(results, tmp_path):
            "wall_seconds": 65.0, "peak_memory_mb": 812.0, "finished_at": "2026-11-22T00:00:00+00:00",
            "environment": runner.environment()}
     (results / "01_a.run.json").write_text(json.dumps(run))
-    scorecard, status = runner.write_pages(results, tmp_path / "generated")
+    scorecard, status = pages.write_pages(results, tmp_path / "generated")
     text = scorecard.read_text()
     assert "| `01_a` | cpu | 2 | 1 | 0 | 1 |" in text and "| `02_b` | smoke | 1 | 0 | 1 | 0 |" in text
     assert "tsipras.eq4.averaging.standard_accuracy" in text and "gaussian.table1.sigma3_6" in text
@@ -98,7 +97,7 @@ def test_scorecard_and_status_pages(results, tmp_path):
 
 
 def test_empty_results_say_what_to_run(results, tmp_path):
-    scorecard, status = runner.write_pages(results, tmp_path / "generated")
+    scorecard, status = pages.write_pages(results, tmp_path / "generated")
     assert "make book" in scorecard.read_text() and "make book" in status.read_text()
 
 

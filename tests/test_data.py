@@ -15,7 +15,6 @@ import numpy as np
 import pytest
 import torch
 import torchvision
-
 from tradeoffs import data
 
 SIZES = {"train": 30, "val": 10, "test": 10}

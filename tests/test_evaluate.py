@@ -9,8 +9,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
-
 from tradeoffs import attacks, evaluate, models
+
 
 @pytest.fixture(autouse=True, scope="module")
 def single_thread():

@@ -4,11 +4,9 @@ robust-feature tools (001 Sec. 2.3, 3; 002 App. C) on small synthetic data."""
 import numpy as np
 import pytest
 import torch
-
 from tradeoffs import attacks, models
-from tradeoffs.chapters.ch02_robust_features import features
 from tradeoffs.book import profiles
-from tradeoffs.chapters.ch02_robust_features import robust_mle
+from tradeoffs.chapters.ch02_robust_features import features, robust_mle
 
 SPECTRA = [np.array([0.5, 2.0]), np.array([0.1, 1.0, 4.0]), np.array([1.0, 1.0, 1.0, 1.0])]
 

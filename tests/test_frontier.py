@@ -11,11 +11,10 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
-
 from tradeoffs import models, store, train  # noqa: E402
-from tradeoffs.chapters.ch05_frontier import frontier
-from tradeoffs.chapters.ch03_joint_objective import joint_risk
 from tradeoffs.book import profiles
+from tradeoffs.chapters.ch03_joint_objective import joint_risk
+from tradeoffs.chapters.ch05_frontier import frontier
 from tradeoffs.data import data_dir  # noqa: E402
 
 CPU = profiles.settings("05_frontier", "cpu")

@@ -8,7 +8,6 @@ import pytest
 import torch
 from scipy import integrate, optimize
 from scipy.stats import norm
-
 from tradeoffs import attacks, evaluate, models
 from tradeoffs.chapters.ch01_gaussian_tradeoff import gaussian
 from tradeoffs.chapters.ch01_gaussian_tradeoff.finite_sample import paper_direction

@@ -8,11 +8,8 @@ import numpy as np
 import pytest
 import torch
 from scipy import optimize
-
 from tradeoffs import explain
-from tradeoffs.chapters.ch03_joint_objective import joint_risk
-from tradeoffs.chapters.ch03_joint_objective import mixture
-from tradeoffs.chapters.ch03_joint_objective import squares
+from tradeoffs.chapters.ch03_joint_objective import joint_risk, mixture, squares
 
 
 def brute_force_attackable(w, theta, x, eps):

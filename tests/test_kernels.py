@@ -13,7 +13,6 @@ import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
-
 from tradeoffs import attacks, store, train
 from tradeoffs.chapters.ch03_joint_objective import joint_risk
 

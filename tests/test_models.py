@@ -11,9 +11,18 @@ import math
 import pytest
 import torch
 from torch import nn
-
-from tradeoffs.models import (MLP, MODELS, VGG11, WRN34_10, LinearClassifier, MadryCNN, ResNet18, SmallCNN,
-                              TradesNet, build)
+from tradeoffs.models import (
+    MLP,
+    MODELS,
+    VGG11,
+    WRN34_10,
+    LinearClassifier,
+    MadryCNN,
+    ResNet18,
+    SmallCNN,
+    TradesNet,
+    build,
+)
 
 MNIST = (1, 28, 28)
 CIFAR = (3, 32, 32)

@@ -5,12 +5,9 @@ import math
 import numpy as np
 import pytest
 import torch
-
 from tradeoffs import attacks, evaluate, models, train
-from tradeoffs.book import claims
-from tradeoffs.chapters.ch01_gaussian_tradeoff import finite_sample
-from tradeoffs.chapters.ch01_gaussian_tradeoff import gaussian
-from tradeoffs.book import profiles, runtime
+from tradeoffs.book import claims, profiles, runtime
+from tradeoffs.chapters.ch01_gaussian_tradeoff import finite_sample, gaussian
 
 
 def test_unknown_profile_lists_the_valid_ones():

@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 import torch
 from torch import nn
-
 from tradeoffs import models, train
 from tradeoffs.chapters.ch04_trades import trades_mnist as tm
 from tradeoffs.chapters.ch04_trades import trades_toy as toy

@@ -46,8 +46,7 @@ def _tradeoff_optimum():
 def _sgd_linear(method: str):
     def setup():
         from tradeoffs import models, train
-        from tradeoffs.chapters.ch01_gaussian_tradeoff import finite_sample
-        from tradeoffs.chapters.ch01_gaussian_tradeoff import gaussian
+        from tradeoffs.chapters.ch01_gaussian_tradeoff import finite_sample, gaussian
         model, e12 = gaussian.TwoGaussians(3, 6, 28.0), finite_sample.paper_direction(784)
         x, y = gaussian.sample_two_gaussians(20_000, model, e12, torch.Generator().manual_seed(0))
         objective = finite_sample.objectives(eps=0.5, delta_sigma=3.5)[method]
@@ -161,6 +160,7 @@ def step_flops(model: nn.Module, x: Tensor, y: Tensor, *, attack: bool) -> int:
     """FLOPs of one training step (forward, input-free backward to the weights) or one attack step
     (forward, backward to the input only), counted by ``torch.utils.flop_counter``."""
     import copy
+
     from torch.utils.flop_counter import FlopCounterMode
     model = copy.deepcopy(model)
     model.requires_grad_(not attack)

@@ -10,9 +10,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from tradeoffs.book import claims
-from tradeoffs.book import style
-from tradeoffs.book import profiles
+from tradeoffs.book import claims, profiles, style
 
 DEVICES = ("auto", "cpu", "cuda", "cuda:N", "mps")
 

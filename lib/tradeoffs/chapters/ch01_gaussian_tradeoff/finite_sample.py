@@ -18,9 +18,17 @@ import math
 from dataclasses import dataclass
 
 import torch
+
 from tradeoffs import attacks, store, train
-from tradeoffs.chapters.ch01_gaussian_tradeoff.gaussian import (TsiprasModel, TwoGaussians, linear_errors, noise_augmented, robust_optimum,
-                                sample_two_gaussians, standard_optimum)
+from tradeoffs.chapters.ch01_gaussian_tradeoff.gaussian import (
+    TsiprasModel,
+    TwoGaussians,
+    linear_errors,
+    noise_augmented,
+    robust_optimum,
+    sample_two_gaussians,
+    standard_optimum,
+)
 from tradeoffs.models import LinearClassifier
 from tradeoffs.progress import progress
 

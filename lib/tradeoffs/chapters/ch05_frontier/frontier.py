@@ -37,8 +37,8 @@ import torch
 from torch import Tensor, nn
 
 from tradeoffs import data, evaluate, models, store, train
-from tradeoffs.chapters.ch03_joint_objective import joint_risk
 from tradeoffs.book.style import METHOD_COLORS
+from tradeoffs.chapters.ch03_joint_objective import joint_risk
 from tradeoffs.progress import progress
 
 __all__ = ["METHODS", "Method", "Point", "attack_eps", "attack_steps", "cached_evaluation", "cost_rows",
