@@ -53,3 +53,28 @@ def built_book(smoke_book, tmp_path_factory):
     result = subprocess.run([str(Path(sys.executable).parent / "jupyter-book"), "build", str(site), "-n", "-W", "--keep-going"],
                             capture_output=True, text=True)
     return site, result
+
+
+@pytest.fixture(scope="session")
+def mnist_mlp():
+    """A 784-128-10 MLP trained for two epochs (Adam) on 4000 MNIST training images, in eval mode, and the
+    first 500 test images: (model, x_test, y_test). About 90% accurate; trained in about a second."""
+    import torch
+    import torch.nn.functional as F
+    from torch import nn
+    from tradeoffs.data import load_mnist
+
+    x, y = load_mnist("train")
+    x, y = x[:4000], y[:4000]
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(784, 128), nn.ReLU(), nn.Linear(128, 10))
+    optimizer = torch.optim.Adam(model.parameters(), lr=2e-3)
+    for _ in range(2):
+        order = torch.randperm(len(x))
+        for batch in order.split(100):
+            optimizer.zero_grad()
+            F.cross_entropy(model(x[batch]), y[batch]).backward()
+            optimizer.step()
+    model.zero_grad(set_to_none=True)
+    x_test, y_test = load_mnist("test")
+    return model.eval(), x_test[:500], y_test[:500]

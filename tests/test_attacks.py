@@ -4,6 +4,7 @@ attack strength ordering, restarts, side effects on the model, and argument vali
 from __future__ import annotations
 
 import functools
+from pathlib import Path
 
 import pytest
 import torch
@@ -357,3 +358,265 @@ def test_pgd_argument_checks():
         pgd(model, x, y, eps=0.1, steps=0, clip=None)
     with pytest.raises(ValueError, match="step_size"):
         pgd(model, x, y, eps=0.1, step_size=-1.0, clip=None)
+
+
+def test_bad_numbers_are_refused():
+    model, x, y = mlp(), torch.randn(6, 20), torch.randint(0, 3, (6,))
+    with pytest.raises(ValueError, match=r"step_size must be a finite number > 0.*got inf"):
+        pgd(model, x, y, eps=0.1, step_size=float("inf"), clip=None)
+    with pytest.raises(ValueError, match=r"step_size must be a finite number > 0.*got nan"):
+        trades_attack(model, x, y, eps=0.1, step_size=float("nan"), clip=None)
+    with pytest.raises(ValueError, match=r"step_size must be a finite number > 0.*got 0"):
+        pgd(model, x, y, eps=0.1, step_size=0, clip=None)
+    with pytest.raises(ValueError, match=r"step_size must be a finite number > 0.*got '0.1'"):
+        pgd(model, x, y, eps=0.1, step_size="0.1", clip=None)
+    with pytest.raises(TypeError, match=r"steps must be an integer >= 1, got 2.5 of type float"):
+        pgd(model, x, y, eps=0.1, steps=2.5, clip=None)
+    with pytest.raises(ValueError, match=r"restarts must be >= 1, got 0"):
+        pgd(model, x, y, eps=0.1, restarts=0, clip=None)
+
+
+# ------------------------------------------------------------------ input checks at the edges
+
+
+@pytest.mark.parametrize("attack", ATTACKS)
+def test_non_numeric_eps_is_a_type_error(attack):
+    model, x, y = tiny_cnn(), torch.rand(4, 1, 8, 8), torch.tensor([0, 1, 2, 0])
+    for eps in ("0.3", None, True):
+        message = rf"eps must be a number.*got {eps!r} of type {type(eps).__name__}"
+        with pytest.raises(TypeError, match=message):
+            ATTACKS[attack](model, x, y, eps=eps)
+    with pytest.raises(ValueError, match="eps must be a finite number >= 0, got inf"):
+        ATTACKS[attack](model, x, y, eps=float("inf"))
+
+
+@pytest.mark.parametrize("attack", ATTACKS)
+def test_batch_sizes_must_match(attack):
+    model, x = tiny_cnn(), torch.rand(4, 1, 8, 8)
+    for y in (torch.tensor([1]), torch.tensor([0, 1, 2, 0, 1, 2])):   # broadcast / silently cut before
+        with pytest.raises(ValueError, match=rf"y has shape \({len(y)},\) but x has 4 examples.*shape \[4\]"):
+            ATTACKS[attack](model, x, y, eps=0.1)
+
+
+@pytest.mark.parametrize("attack", [fgsm, pgd])
+def test_labels_are_required_tensors(attack):
+    model, x = tiny_cnn(), torch.rand(4, 1, 8, 8)
+    with pytest.raises(TypeError, match="y must be a torch.Tensor with one label per example, got NoneType"):
+        attack(model, x, None, eps=0.1)
+    with pytest.raises(TypeError, match="y must be a torch.Tensor.*got list"):
+        attack(model, x, [0, 1, 2, 0], eps=0.1)
+
+
+@pytest.mark.parametrize("attack", [fgsm, pgd])
+def test_target_size_and_type(attack):
+    model, x, y = tiny_cnn(), torch.rand(4, 1, 8, 8), torch.tensor([0, 1, 2, 0])
+    with pytest.raises(ValueError, match=r"target has shape \(3,\) but x has 4 examples"):
+        attack(model, x, y, eps=0.1, target=torch.tensor([1, 2, 0]))
+    with pytest.raises(TypeError, match="target must be a torch.Tensor.*got int"):
+        attack(model, x, y, eps=0.1, target=1)
+    with pytest.raises(TypeError, match=r"integer class indices, got dtype torch.float32; pass y.long\(\)"):
+        attack(model, x, y, eps=0.1, target=torch.tensor([1.0, 2.0, 0.0, 1.0]))
+    with pytest.raises(ValueError, match=r"class indices in 0..2 .* got values from 1 to 3"):
+        attack(model, x, y, eps=0.1, target=torch.tensor([1, 2, 3, 1]))
+
+
+@pytest.mark.parametrize("attack", ATTACKS)
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), -float("inf")])
+@pytest.mark.parametrize("clip", [(0.0, 1.0), None])
+def test_non_finite_inputs_are_refused(attack, value, clip):
+    model, x, y = tiny_cnn(), torch.rand(4, 1, 8, 8), torch.tensor([0, 1, 2, 0])
+    x[1, 0, 3, 3] = value
+    with pytest.raises(ValueError, match=r"x has 1 non-finite values \(NaN or inf\)"):
+        ATTACKS[attack](model, x, y, eps=0.1, clip=clip)
+
+
+@pytest.mark.parametrize("attack", ATTACKS)
+def test_input_dtypes(attack):
+    model, y = tiny_cnn(), torch.tensor([0, 1, 2, 0])
+    x = torch.rand(4, 1, 8, 8)
+    with pytest.raises(TypeError, match=r"floating-point tensor, got dtype torch.uint8.*x.float\(\) / 255"):
+        ATTACKS[attack](model, (255 * x).to(torch.uint8), y, eps=0.1)
+    with pytest.raises(TypeError, match=r"x is torch.float64 but the model's parameters are torch.float32"):
+        ATTACKS[attack](model, x.double(), y, eps=0.1)
+    with pytest.raises(TypeError, match="x must be a torch.Tensor"):
+        ATTACKS[attack](model, x.numpy(), y, eps=0.1)
+
+
+@pytest.mark.parametrize("attack", [fgsm, pgd])
+def test_class_labels_must_be_integers(attack):
+    model, x = tiny_cnn(), torch.rand(4, 1, 8, 8)
+    message = r"class logits \[N, 3\] must be integer class indices, got dtype torch.float32"
+    with pytest.raises(TypeError, match=message):
+        attack(model, x, torch.tensor([0.0, 1.0, 2.0, 0.0]), eps=0.1)
+    with pytest.raises(ValueError, match=r"class indices in 0..2"):
+        attack(model, x, torch.tensor([0, 1, -1, 0]), eps=0.1)
+    torch.manual_seed(0)
+    as_int32 = attack(model, x, torch.tensor([0, 1, 2, 0], dtype=torch.int32), eps=0.1)
+    torch.manual_seed(0)
+    assert torch.equal(as_int32, attack(model, x, torch.tensor([0, 1, 2, 0]), eps=0.1))  # any integer dtype
+
+
+# -------------------------------------------------- untargeted results, unchanged by the targeted mode
+
+REFERENCE = Path(__file__).parent / "data" / "attacks_untargeted_reference.pt"
+
+
+def untargeted_outputs() -> dict[str, torch.Tensor]:
+    """Untargeted fgsm/pgd on fixed seeds; ``REFERENCE`` holds these outputs as the library gave them before
+    the targeted mode and the input checks were added."""
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Flatten(), nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 4))
+    binary = nn.Sequential(nn.Linear(6, 8), nn.Tanh(), nn.Linear(8, 1)).double()
+    x, y = torch.rand(24, 1, 8, 8), torch.randint(0, 4, (24,))
+    xb, yb = torch.rand(10, 6, dtype=torch.float64), torch.randint(0, 2, (10,)) * 2 - 1
+    calls = {
+        "fgsm_linf": lambda: fgsm(net, x, y, eps=0.1),
+        "fgsm_l2": lambda: fgsm(net, x, y, eps=1.0, norm="l2"),
+        "pgd_linf": lambda: pgd(net, x, y, eps=0.1, steps=10),
+        "pgd_l2": lambda: pgd(net, x, y, eps=1.0, norm="l2", steps=10),
+        "pgd_linf_restarts": lambda: pgd(net, x, y, eps=0.1, steps=5, restarts=3),
+        "pgd_l2_unclipped": lambda: pgd(net, x, y, eps=1.0, norm="l2", steps=5, restarts=3, clip=None),
+        "pgd_no_random_start": lambda: pgd(net, x, y, eps=0.1, steps=8, random_start=False, step_size=0.02),
+        "pgd_early_stop": lambda: pgd(net, x, y, eps=0.1, steps=10, early_stop=True),
+        "pgd_binary": lambda: pgd(binary, xb, yb, eps=0.3, steps=6, restarts=2),
+        "fgsm_binary": lambda: fgsm(binary, xb, yb, eps=0.3, norm="l2"),
+    }
+    out = {}
+    for name, call in calls.items():
+        torch.manual_seed(1)
+        out[name] = call()
+    return out
+
+
+def test_untargeted_results_are_bit_identical_to_the_reference():
+    reference = torch.load(REFERENCE, weights_only=True)
+    ours = untargeted_outputs()
+    assert set(ours) == set(reference)
+    differing = [name for name in ours if not torch.equal(ours[name], reference[name])]
+    assert not differing, f"untargeted outputs changed: {differing}"
+
+
+# --------------------------------------------------------------------------- targeted mode
+
+
+def plain_targeted_loop(model, x, t, *, eps, steps, alpha, norm):
+    """The textbook targeted PGD: descend CE(f(x'), t) by normalized steps, project, keep the last iterate."""
+    x_adv = x.clone()
+    for _ in range(steps):
+        x_adv.requires_grad_(True)
+        (g,) = torch.autograd.grad(F.cross_entropy(model(x_adv), t), x_adv)
+        g = g.sign() if norm == "linf" else g / g.flatten(1).norm(dim=1).clamp_min(1e-12)[:, None, None, None]
+        delta = x_adv.detach() - alpha * g - x
+        if norm == "linf":
+            delta = delta.clamp(-eps, eps)
+        else:
+            scale = (eps / delta.flatten(1).norm(dim=1).clamp_min(1e-12)).clamp(max=1)
+            delta = delta * scale[:, None, None, None]
+        x_adv = (x + delta).clamp(0, 1)
+    return x_adv
+
+
+def share_on(model, x_adv, t) -> float:
+    with torch.no_grad():
+        return (model(x_adv).argmax(1) == t).float().mean().item()
+
+
+@pytest.mark.parametrize("norm,eps", [("l2", 5.0), ("linf", 0.4)])
+def test_targeted_pgd_reaches_the_target_where_a_plain_loop_does(mnist_mlp, norm, eps):
+    model, x, y = mnist_mlp
+    t = (y + 1) % 10
+    steps = 20
+    plain = share_on(model, plain_targeted_loop(model, x, t, eps=eps, steps=steps, alpha=2.5 * eps / steps,
+                                                norm=norm), t)
+    x_adv = pgd(model, x, y, eps=eps, norm=norm, steps=steps, random_start=False, target=t)
+    ours = share_on(model, x_adv, t)
+    assert plain >= 0.9                                   # the radius is one where targeting works
+    assert ours >= 0.9 and ours >= plain - 0.01
+    assert (perturbation_norm(x_adv, x, norm) <= eps + 1e-4).all() and x_adv.min() >= 0 and x_adv.max() <= 1
+    # the target passed as the label of an untargeted call is the opposite objective's best point
+    untargeted = pgd(model, x, t, eps=eps, norm=norm, steps=steps, random_start=False,
+                     loss_fn=lambda logits, t: -default_loss(logits, t))
+    assert share_on(model, untargeted, t) < 0.1
+
+
+def test_targeted_fgsm_and_pgd_are_exact_on_a_linear_model():
+    model, x, y, w, _ = linear_binary_problem()
+    t = -y                                                # targeted towards the other side
+    expected = x + 0.3 * t.double()[:, None] * w.sign()
+    torch.testing.assert_close(fgsm(model, x, y, eps=0.3, clip=None, target=t), expected, atol=1e-9, rtol=0)
+    torch.testing.assert_close(pgd(model, x, y, eps=0.3, clip=None, target=t), expected, atol=1e-9, rtol=0)
+    # targeting the true label is the untargeted attack's opposite: it pushes away from the boundary
+    torch.testing.assert_close(fgsm(model, x, y, eps=0.3, clip=None, target=y),
+                               x + 0.3 * y.double()[:, None] * w.sign(), atol=1e-9, rtol=0)
+
+
+def test_targeted_restarts_keep_a_success(mnist_mlp):
+    """pgd(target, restarts=R) puts an example on target iff one of R single runs from the same random stream
+    does, and otherwise keeps the best targeted objective (-CE towards t) of the R."""
+    model, x, y = mnist_mlp
+    x, y = x[:200], y[:200]
+    t = (y + 3) % 10
+    kwargs = {"eps": 0.15, "norm": "linf", "steps": 3, "target": t}
+    torch.manual_seed(2)
+    singles = [pgd(model, x, y, **kwargs) for _ in range(4)]
+    torch.manual_seed(2)
+    multi = pgd(model, x, y, restarts=4, **kwargs)
+    with torch.no_grad():
+        hit = torch.stack([model(s).argmax(1) == t for s in singles])
+        objective = torch.stack([-F.cross_entropy(model(s), t, reduction="none") for s in singles])
+        multi_hit = model(multi).argmax(1) == t
+        multi_objective = -F.cross_entropy(model(multi), t, reduction="none")
+    assert torch.equal(multi_hit, hit.any(0))
+    assert 0 < hit[0].sum() < hit.any(0).sum() < len(t)     # restarts helped, and not everything is on target
+    for i in torch.nonzero(~multi_hit).flatten():
+        assert torch.isclose(multi_objective[i], objective[:, i].max(), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("targeted", [False, True])
+@pytest.mark.parametrize("norm,eps,alpha", [("l2", 1.5, 0.1), ("linf", 0.1, 0.01)])
+def test_more_steps_at_a_fixed_step_size_never_lose_a_success(mnist_mlp, targeted, norm, eps, alpha):
+    model, x, y = mnist_mlp
+    t = (y + 1) % 10 if targeted else None
+    success = {}
+    for steps in (5, 10, 20):
+        x_adv = pgd(model, x, y, eps=eps, norm=norm, steps=steps, step_size=alpha, random_start=False,
+                    target=t)
+        with torch.no_grad():
+            pred = model(x_adv).argmax(1)
+        success[steps] = pred == t if targeted else pred != y
+    assert (success[10] >= success[5]).all() and (success[20] >= success[10]).all()
+    assert success[20].sum() > success[5].sum()
+
+
+# ---------------------------------------------------------------------------- early stopping
+
+
+@pytest.mark.parametrize("targeted", [False, True])
+@pytest.mark.parametrize("norm,eps", [("linf", 0.05), ("l2", 0.75), ("l2", 1.0)])
+def test_early_stop_changes_no_outcome_with_restarts(mnist_mlp, targeted, norm, eps):
+    """On a trained MNIST model, 8 restarts of PGD-3: with early_stop every example ends up broken (or on
+    target) exactly when it does without (random starts drawn for the shrunken batch changed a few)."""
+    model, x, y = mnist_mlp
+    t = (y + 1) % 10 if targeted else None
+    outcome = {}
+    for early_stop in (False, True):
+        torch.manual_seed(3)
+        x_adv = pgd(model, x, y, eps=eps * (2 if targeted else 1), norm=norm, steps=3, restarts=8,
+                    early_stop=early_stop, target=t)
+        with torch.no_grad():
+            pred = model(x_adv).argmax(1)
+        outcome[early_stop] = pred == t if targeted else pred != y
+    assert 0.1 < outcome[False].float().mean() < 0.9
+    assert torch.equal(outcome[True], outcome[False])
+
+
+def test_early_stop_leaves_the_random_stream_as_without(mnist_mlp):
+    """A call that breaks every example in its first restart still draws the later restarts' starts, so the
+    next batch of an evaluation gets the random starts it gets without early stopping."""
+    model, x, y = mnist_mlp
+    states = {}
+    for early_stop in (False, True):
+        torch.manual_seed(4)
+        pgd(model, x[:50], y[:50], eps=0.5, steps=5, restarts=3, early_stop=early_stop)
+        states[early_stop] = torch.get_rng_state()
+    assert torch.equal(states[True], states[False])

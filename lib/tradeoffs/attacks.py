@@ -4,7 +4,12 @@ Every attack has the same call shape, so they are interchangeable::
 
     x_adv = attack(model, x, y, *, eps, norm="linf", clip=(0.0, 1.0), ...)
 
-and the same guarantees:
+``fgsm`` and ``pgd`` are untargeted by default (they maximize the loss of the true label ``y``)
+and targeted with ``target=t``, a tensor of class indices (or of ±1 for a binary margin model):
+then they maximize the targeted objective, by default -CE(f(x'), t) (:func:`targeted_loss`), and
+success means that the model predicts t.
+
+They share these guarantees:
 
 * ``x_adv`` lies in the eps-ball around ``x`` (``||x_adv - x||_p <= eps``, up to float
   rounding) and inside the valid input box ``clip = (lo, hi)``; ``clip=None`` means the
@@ -15,6 +20,10 @@ and the same guarantees:
   and afterwards restores the training flag of every submodule exactly as it was.
 * Gradients are taken with ``torch.autograd.grad`` with respect to the input only, so the
   parameters' ``.grad`` are never touched.
+* Bad input is refused before any work, with a ValueError or TypeError that says what was
+  given and what is expected: labels or targets whose length differs from the batch's, NaN or
+  inf in ``x``, a non-numeric, negative or infinite ``eps``, a non-finite or non-positive step
+  size, ``x`` not a floating-point tensor of the model's dtype, non-integer class labels.
 
 Norms: ``"linf"`` and ``"l2"``; l2 norms are per example, over all non-batch dimensions.
 
@@ -26,13 +35,16 @@ size, ``L`` the per-example loss.
 from __future__ import annotations
 
 import contextlib
+import math
+import numbers
 from collections.abc import Callable, Iterator
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-__all__ = ["NORMS", "check_eps", "check_norm", "default_loss", "eval_mode", "fgsm", "pgd", "trades_attack"]
+__all__ = ["NORMS", "check_eps", "check_norm", "default_loss", "eval_mode", "fgsm", "pgd", "targeted_loss",
+           "trades_attack"]
 
 NORMS = ("linf", "l2")
 
@@ -54,6 +66,7 @@ def fgsm(
     norm: str = "linf",
     clip: Clip = (0.0, 1.0),
     loss_fn: LossFn | None = None,
+    target: Tensor | None = None,
 ) -> Tensor:
     """Fast Gradient Sign Method (Goodfellow, Shlens & Szegedy, ICLR 2015).
 
@@ -63,13 +76,15 @@ def fgsm(
         l2:    x' = x + eps * g / ||g||_2,  g = grad_x L       (the l2 "fast gradient method")
 
     then clamped to ``clip``. For a linear model this is the exact worst case in the ball.
+    With ``target`` the step ascends the targeted objective instead (default -CE towards t,
+    i.e. x' = x - eps * sign(grad_x CE(f(x), t)) in linf), as :func:`pgd` does.
     """
-    _check_args(x, eps, norm, clip)
+    _check_inputs(model, x, y, eps, norm, clip, target)
     if eps == 0:
         return x.detach().clone()
-    loss_fn = loss_fn or default_loss
+    labels, loss_fn = _objective(y, target, loss_fn)
     with eval_mode(model):
-        grad = _input_grad(model, x, y, loss_fn)
+        grad = _input_grad(model, x, labels, loss_fn)
         x_adv = _project(x + eps * _ascent_direction(grad, norm), x, eps, norm, clip)
     return x_adv.detach()
 
@@ -88,6 +103,7 @@ def pgd(
     clip: Clip = (0.0, 1.0),
     loss_fn: LossFn | None = None,
     early_stop: bool = False,
+    target: Tensor | None = None,
 ) -> Tensor:
     """Projected Gradient Descent (Madry et al., ICLR 2018), the inner maximization of Eq. (2.1).
 
@@ -101,49 +117,60 @@ def pgd(
     ``step_size`` defaults to alpha = 2.5 * eps / steps (Madry et al.), so that the iterates
     can cross the whole ball.
 
+    Untargeted (``target=None``), success means the model misclassifies x' (argmax != y).
+    Targeted (``target=t``, one class index per example), the objective maximized is
+    ``loss_fn(logits, t)``, by default -CE(f(x'), t) (:func:`targeted_loss`), and success means
+    the model predicts t (argmax == t); ``y`` is then only checked, not used.
+
     Of each run, the iterate returned is the strongest one visited (the random start
-    included), not merely the last: one that misclassifies beats one that does not, and
-    between two that agree on that, the higher loss wins (ties keep the earlier one). The
-    loss is evaluated at every iterate anyway (for its gradient), so this costs one extra
-    forward pass at the end. Hence more steps (at a fixed ``step_size`` and seed) or more
-    ``restarts`` never lose an adversarial example found earlier: robust accuracy can only
-    fall as the attack grows.
+    included), not merely the last: one that succeeds beats one that does not, and between
+    two that agree on that, the higher objective wins (ties keep the earlier one). The
+    objective is evaluated at every iterate anyway (for its gradient), so this costs one extra
+    forward pass at the end. ``restarts > 1`` runs PGD from that many random starts and keeps,
+    per example, the strongest result by the same rule.
 
-    ``restarts > 1`` runs PGD from that many random starts and keeps, per example, the
-    strongest result by the same rule.
+    Hence, in both modes, a run with more ``steps`` at the same explicit ``step_size`` and
+    seed, or with more ``restarts``, never loses a success found by the shorter run: robust
+    accuracy can only fall (targeted: the share on target only rise) as the attack grows.
+    This holds at a fixed step size only. The default step 2.5 * eps / steps shrinks as
+    ``steps`` grows, so PGD-100 at its default step is a different attack from PGD-40 at
+    its own, and it can be the weaker of the two on some examples.
 
-    ``early_stop=True`` stops iterating on an example as soon as an iterate misclassifies it
-    (later restarts skip it too). The misclassified/correct outcome of every example, and so
-    the robust accuracy, is the same as without it (examples do not interact in eval mode);
-    only the work on already-broken examples is saved. Use it to measure robust accuracy, not
-    to generate maximal-loss examples for training.
+    ``early_stop=True`` stops iterating on an example as soon as an iterate succeeds on it
+    (later restarts skip it too). Every restart still draws its random start for the whole
+    batch, so the random stream is the one of the run without early stopping: the
+    success/failure outcome of every example, and so the robust accuracy, is the same as
+    without it (examples do not interact in eval mode); only the work on examples already
+    won is saved. Use it to measure robust accuracy, not to generate maximal-loss examples
+    for training.
     """
-    _check_args(x, eps, norm, clip)
-    if steps < 1 or restarts < 1:
-        raise ValueError(f"steps and restarts must be >= 1, got steps={steps}, restarts={restarts}")
+    _check_inputs(model, x, y, eps, norm, clip, target)
+    _check_count("steps", steps)
+    _check_count("restarts", restarts)
     if restarts > 1 and not random_start:
         raise ValueError("restarts > 1 needs random_start=True: without it every restart is the same run")
     alpha = _step_size(eps, steps, step_size)
     if eps == 0:
         return x.detach().clone()
-    loss_fn = loss_fn or default_loss
+    labels, loss_fn = _objective(y, target, loss_fn)
+    targeted = target is not None
     n = x.shape[0]
     x_best = x.detach().clone()
     loss_best = torch.full((n,), float("-inf"), dtype=torch.float64, device=x.device)
-    wrong_best = torch.zeros(n, dtype=torch.bool, device=x.device)
+    success_best = torch.zeros(n, dtype=torch.bool, device=x.device)
     with eval_mode(model):
         for _ in range(restarts):
-            todo = (~wrong_best).nonzero().flatten() if early_stop else torch.arange(n, device=x.device)
+            x_start = _random_start(x, eps, norm, clip) if random_start else x.detach().clone()
+            todo = (~success_best).nonzero().flatten() if early_stop else torch.arange(n, device=x.device)
             if todo.numel() == 0:
-                break
-            x_r, y_r = x[todo], y[todo]
-            x_start = _random_start(x_r, eps, norm, clip) if random_start else x_r.detach().clone()
-            x_new, loss_new, wrong_new = _pgd_best_iterate(
-                model, x_r, y_r, x_start, eps, norm, steps, alpha, clip, loss_fn, early_stop)
-            better = (wrong_new & ~wrong_best[todo]) | (
-                (wrong_new == wrong_best[todo]) & (loss_new > loss_best[todo]))
+                continue
+            x_new, loss_new, success_new = _pgd_best_iterate(
+                model, x[todo], labels[todo], x_start[todo], eps, norm, steps, alpha, clip, loss_fn,
+                early_stop, targeted)
+            better = _stronger(success_new, loss_new, success_best[todo], loss_best[todo])
             chosen = todo[better]
-            x_best[chosen], loss_best[chosen], wrong_best[chosen] = x_new[better], loss_new[better], wrong_new[better]
+            x_best[chosen], loss_best[chosen], success_best[chosen] = (
+                x_new[better], loss_new[better], success_new[better])
     return x_best.detach()
 
 
@@ -175,9 +202,8 @@ def trades_attack(
     Like Algorithm 1 itself this is a local ascent from a near-x start: on confidently
     classified points the start may send it up the low-KL side, away from the boundary.
     """
-    _check_args(x, eps, norm, clip)
-    if steps < 1:
-        raise ValueError(f"steps must be >= 1, got {steps}")
+    _check_inputs(model, x, y, eps, norm, clip, labels_required=False)
+    _check_count("steps", steps)
     alpha = _step_size(eps, steps, step_size)
     if eps == 0:
         return x.detach().clone()
@@ -211,9 +237,25 @@ def default_loss(logits: Tensor, y: Tensor) -> Tensor:
     if _is_binary(logits):
         f = logits.reshape(-1)
         return F.softplus(-_pm1_labels(y, f) * f)
+    y = _class_labels(y, logits)
     z_y = logits.gather(1, y[:, None])
     z_others = logits.scatter(1, y[:, None], float("-inf"))
     return F.softplus(torch.logsumexp(z_others - z_y, dim=1))
+
+
+def targeted_loss(logits: Tensor, target: Tensor) -> Tensor:
+    """Per-example objective of the targeted attacks when ``loss_fn`` is None: -CE(f(x'), t), the
+    :func:`default_loss` towards the target, negated so that maximizing it moves x' towards t
+    (the x_NR = argmin_{||x' - x|| <= eps} L(x', t) of Ilyas et al. 2019, Fig. 6)."""
+    return -default_loss(logits, target)
+
+
+def _objective(y: Tensor, target: Tensor | None, loss_fn: LossFn | None) -> tuple[Tensor, LossFn]:
+    """The labels the attack's objective is evaluated on and the objective it maximizes:
+    (y, loss_fn or the default loss) untargeted, (target, loss_fn or -CE towards it) targeted."""
+    if target is None:
+        return y, loss_fn or default_loss
+    return target, loss_fn or targeted_loss
 
 
 def _is_binary(logits: Tensor) -> bool:
@@ -255,7 +297,23 @@ def _is_wrong(logits: Tensor, y: Tensor) -> Tensor:
     if _is_binary(logits):
         f = logits.reshape(-1)
         return _pm1_labels(y, f) * f <= 0
-    return logits.argmax(dim=1) != y
+    return logits.argmax(dim=1) != _class_labels(y, logits)
+
+
+def _class_labels(y: Tensor, logits: Tensor) -> Tensor:
+    """Class indices for [N, K] logits as int64, with a clear error for float or out-of-range labels."""
+    if y.dtype.is_floating_point or y.dtype.is_complex or y.dtype == torch.bool:
+        raise TypeError(
+            f"labels for class logits [N, {logits.shape[1]}] must be integer class indices, "
+            f"got dtype {y.dtype}; "
+            "pass y.long() (a binary margin model, logits [N], takes labels in {-1, +1} of any dtype)"
+        )
+    if y.numel() and bool((y.min() < 0) | (y.max() >= logits.shape[1])):
+        raise ValueError(
+            f"labels must be class indices in 0..{logits.shape[1] - 1} for logits [N, {logits.shape[1]}], "
+            f"got values from {int(y.min())} to {int(y.max())}"
+        )
+    return y if y.dtype == torch.int64 else y.long()
 
 
 # ------------------------------------------------------------------ shared machinery
@@ -292,32 +350,41 @@ def _pgd_best_iterate(
     clip: Clip,
     loss_fn: LossFn,
     early_stop: bool,
+    targeted: bool = False,
 ) -> tuple[Tensor, Tensor, Tensor]:
-    """``steps`` PGD steps from ``x_adv``, returning the strongest iterate visited per example
-    (misclassified beats correct, then higher loss) with its loss and misclassification flag.
-    With ``early_stop`` an example leaves the batch once an iterate misclassifies it."""
+    """``steps`` PGD steps of ``loss_fn(logits, y)`` from ``x_adv``, returning the strongest iterate
+    visited per example (success beats failure, then higher objective) with its objective and
+    success flag. Success is argmax != y, or argmax == y when ``targeted`` (then y holds the
+    targets). With ``early_stop`` an example leaves the batch once an iterate succeeds on it."""
     n = x.shape[0]
     x_best = x_adv.detach().clone()
     loss_best = torch.full((n,), float("-inf"), dtype=torch.float64, device=x.device)
-    wrong_best = torch.zeros(n, dtype=torch.bool, device=x.device)
+    success_best = torch.zeros(n, dtype=torch.bool, device=x.device)
     active = torch.arange(n, device=x.device)  # examples still iterating
     x_cur = x_adv
     for t in range(steps + 1):
         last = t == steps
         loss, wrong, grad = _loss_error_grad(model, x_cur, y[active], loss_fn, need_grad=not last)
-        better = (wrong & ~wrong_best[active]) | ((wrong == wrong_best[active]) & (loss > loss_best[active]))
+        success = ~wrong if targeted else wrong
+        better = _stronger(success, loss, success_best[active], loss_best[active])
         chosen = active[better]
-        x_best[chosen], loss_best[chosen], wrong_best[chosen] = x_cur[better], loss[better], wrong[better]
+        x_best[chosen], loss_best[chosen], success_best[chosen] = x_cur[better], loss[better], success[better]
         if last:
             break
         if early_stop:
-            keep = ~wrong_best[active]
+            keep = ~success_best[active]
             if not bool(keep.all()):
                 active, x_cur, grad = active[keep], x_cur[keep], grad[keep]
             if active.numel() == 0:
                 break
         x_cur = _project(x_cur + alpha * _ascent_direction(grad, norm), x[active], eps, norm, clip)
-    return x_best, loss_best, wrong_best
+    return x_best, loss_best, success_best
+
+
+def _stronger(success: Tensor, loss: Tensor, success_best: Tensor, loss_best: Tensor) -> Tensor:
+    """Where a candidate beats the best so far: it succeeds where the best does not, or it agrees
+    with the best on success and has the higher objective (a tie keeps the earlier one)."""
+    return (success & ~success_best) | ((success == success_best) & (loss > loss_best))
 
 
 def _loss_error_grad(
@@ -401,13 +468,17 @@ def _step_size(eps: float, steps: int, step_size: float | None) -> float:
     """alpha = 2.5 * eps / steps unless given (Madry et al. 2018)."""
     if step_size is None:
         return 2.5 * eps / steps
-    if not step_size > 0:
-        raise ValueError(f"step_size must be > 0, got {step_size}")
+    if not _is_number(step_size) or not math.isfinite(float(step_size)) or not step_size > 0:
+        raise ValueError(
+            f"step_size must be a finite number > 0 (or None for 2.5 * eps / steps), got {step_size!r}")
     return float(step_size)
 
 
 def check_eps(eps: float) -> None:
     """A clear ValueError unless eps is a finite number >= 0 (shared by attacks, objectives, evaluation)."""
+    if not _is_number(eps):
+        raise TypeError(
+            f"eps must be a number (the radius of the ball), got {eps!r} of type {type(eps).__name__}")
     if not eps >= 0 or eps == float("inf"):
         raise ValueError(f"eps must be a finite number >= 0, got {eps!r}")
 
@@ -418,11 +489,36 @@ def check_norm(norm: str) -> None:
         raise ValueError(f"unknown norm {norm!r}; valid norms are {', '.join(map(repr, NORMS))}")
 
 
-def _check_args(x: Tensor, eps: float, norm: str, clip: Clip) -> None:
+def _is_number(value) -> bool:
+    """A real number: a Python or NumPy int or float, or a 0-d real tensor (not a bool, not a string)."""
+    if isinstance(value, Tensor):
+        return value.dim() == 0 and not (value.dtype.is_complex or value.dtype == torch.bool)
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def _check_count(name: str, value: int) -> None:
+    """A clear error unless ``value`` is an integer >= 1 (steps, restarts)."""
+    if not isinstance(value, numbers.Integral) or isinstance(value, bool):
+        raise TypeError(f"{name} must be an integer >= 1, got {value!r} of type {type(value).__name__}")
+    if value < 1:
+        raise ValueError(f"{name} must be >= 1, got {value}")
+
+
+def _check_inputs(
+    model: nn.Module,
+    x: Tensor,
+    y: Tensor | None,
+    eps: float,
+    norm: str,
+    clip: Clip,
+    target: Tensor | None = None,
+    *,
+    labels_required: bool = True,
+) -> None:
+    """The checks every public attack runs before any work: threat model, input, labels, target."""
     check_norm(norm)
     check_eps(eps)
-    if x.dim() < 1:
-        raise ValueError("x must have a batch dimension: shape [N, ...]")
+    _check_x(model, x)
     if clip is not None:
         lo, hi = clip
         if not lo <= hi:
@@ -432,6 +528,46 @@ def _check_args(x: Tensor, eps: float, norm: str, clip: Clip) -> None:
                 f"x lies outside the clip range {clip}, so x' cannot be in both the eps-ball and "
                 "the box; pass the range the data actually live in, or clip=None for unbounded inputs"
             )
+    if y is not None or labels_required:
+        _check_per_example("y", y, x)
+    if target is not None:
+        _check_per_example("target", target, x)
+
+
+def _check_x(model: nn.Module, x: Tensor) -> None:
+    """x: a floating-point tensor [N, ...] of the model's dtype, without NaN or inf."""
+    if not isinstance(x, Tensor):
+        raise TypeError(f"x must be a torch.Tensor of shape [N, ...], got {type(x).__name__}")
+    if x.dim() < 1:
+        raise ValueError("x must have a batch dimension: shape [N, ...]")
+    if not x.dtype.is_floating_point:
+        raise TypeError(
+            f"x must be a floating-point tensor, got dtype {x.dtype}; images stored as integers go in "
+            "as x.float() / 255 (values in [0, 1])"
+        )
+    model_dtype = next((p.dtype for p in model.parameters() if p.dtype.is_floating_point), None)
+    if model_dtype is not None and model_dtype != x.dtype:
+        raise TypeError(
+            f"x is {x.dtype} but the model's parameters are {model_dtype}; convert one to the other "
+            f"(x.to({model_dtype}) or model.to({x.dtype}))"
+        )
+    bad = int((~torch.isfinite(x)).sum())
+    if bad:
+        raise ValueError(f"x has {bad} non-finite values (NaN or inf); every input must be a finite number")
+
+
+def _check_per_example(name: str, labels: Tensor | None, x: Tensor) -> None:
+    """Labels or targets: a tensor with one entry per example of x, on x's device."""
+    if not isinstance(labels, Tensor):
+        raise TypeError(
+            f"{name} must be a torch.Tensor with one label per example, got {type(labels).__name__}")
+    if labels.dim() < 1 or labels.shape[0] != x.shape[0] or labels.numel() != x.shape[0]:
+        raise ValueError(
+            f"{name} has shape {tuple(labels.shape)} but x has {x.shape[0]} examples; pass one {name} per "
+            f"example, shape [{x.shape[0]}]"
+        )
+    if labels.device != x.device:
+        raise ValueError(f"{name} is on {labels.device} but x is on {x.device}; move both to one device")
 
 
 @contextlib.contextmanager
