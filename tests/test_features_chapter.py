@@ -4,7 +4,7 @@ robust-feature tools (001 Sec. 2.3, 3; 002 App. C) on small synthetic data."""
 import numpy as np
 import pytest
 import torch
-from tradeoffs import attacks, models
+from tradeoffs import attacks, models, train
 from tradeoffs.book import profiles
 from tradeoffs.chapters.ch02_robust_features import features, robust_mle
 
@@ -189,28 +189,13 @@ def test_targeted_dataset(mlp_and_images, mode):
         features.targeted_dataset(model, x, y, eps=1.0, steps=1, mode="other")
 
 
-def test_cached_tensors_round_trip(tmp_path, monkeypatch):
-    monkeypatch.setenv("TRADEOFFS_DATA", str(tmp_path))
-    calls = []
-
-    def make():
-        calls.append(1)
-        return torch.arange(6.0), torch.ones(2, dtype=torch.int64)
-
-    first = features.cached_tensors("toy", {"a": 1}, make)
-    second = features.cached_tensors("toy", {"a": 1}, make)
-    assert len(calls) == 1 and all(torch.equal(a, b) for a, b in zip(first, second))
-    features.cached_tensors("toy", {"a": 2}, make)
-    assert len(calls) == 2
-
-
 def test_profiles_and_training_settings():
     for name in profiles.PROFILES:
         settings = profiles.settings("02_robust_features", name)
         assert settings.linear_epochs == 100                              # 001 App. A.2 in every profile
         for method in ("standard", "l2"):
             training = features.training_settings(settings.mnist, method)
-            assert training["method"] == ("standard" if method == "standard" else "adversarial")
+            assert isinstance(training.objective, train.Standard if method == "standard" else train.Adversarial)
     assert profiles.settings("02_robust_features", "paper").cifar10.robust_eps == 0.5   # 002 Table 4
     with pytest.raises(ValueError, match="standard"):
         features.training_settings(settings.mnist, "trades")

@@ -1,7 +1,7 @@
-"""The frontier of chapter 5: the Pareto front, the methods and their cost, timed caching, a tiny sweep."""
+"""The frontier of chapter 5: the Pareto front, the methods and their cost, shared and stored runs, a tiny sweep."""
 
 import dataclasses
-import json
+import functools
 
 import matplotlib
 
@@ -11,7 +11,7 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
-from tradeoffs import models, store, train  # noqa: E402
+from tradeoffs import models, recipes, store, train  # noqa: E402
 from tradeoffs.book import profiles
 from tradeoffs.chapters.ch03_joint_objective import joint_risk
 from tradeoffs.chapters.ch05_frontier import frontier
@@ -85,102 +85,39 @@ def test_training_attack_radius_step_and_lambda():
     assert frontier.joint_lambda(frontier.Method("standard")) == 0.0
     assert frontier.joint_lambda(frontier.Method("madry", 0.1)) == 1.0
     assert frontier.joint_lambda(frontier.Method("joint", 2.0)) == 2.0
-    recipe = frontier.method_recipe(frontier.Method("noise", 0.3), CPU, seed=0)
-    assert recipe["method"] == "noise" and recipe["sigma"] == 0.3 and recipe["pgd_steps"] == 0
-    names = {m.cache_name(CPU) for m in frontier.methods(CPU)}
-    assert len(names) == len(frontier.methods(CPU))  # every run its own cache entry
+    objectives = {frontier.objective(m, CPU) for m in frontier.methods(CPU)}
+    assert len(objectives) == len(frontier.methods(CPU))  # every run its own objective, so its own store entry
 
 
-def test_standard_and_madry_runs_share_chapter_3_models(monkeypatch):
-    """With chapter 3's budget, standard (lambda = 0) and Madry at eps 0.05 (lambda = 1) have exactly chapter 3's
-    cache names and settings (Fig. 3a: one hidden layer of 400, eps 0.05), so its models are shared."""
-    s3 = profiles.settings("03_joint_objective", "cpu")
-    seen = {}
-
-    def capture(name, settings, build, fit, *, device):
-        seen[name] = settings
-        return build()
-
-    monkeypatch.setattr(store, "trained_model", capture)
-    x, y = torch.rand(s3.mnist_train + 10, 1, 28, 28), torch.randint(0, 10, (s3.mnist_train + 10,))
+def test_standard_and_madry_runs_share_chapter_3_models(monkeypatch, tmp_path):
+    """With chapter 3's budget, standard (lambda = 0) and Madry at eps 0.05 (lambda = 1) are exactly chapter 3's
+    calls (Fig. 3a: one hidden layer of 400, eps 0.05), so the store hands over its models."""
+    monkeypatch.setenv("TRADEOFFS_DATA", str(tmp_path))
+    s3 = dataclasses.replace(profiles.settings("03_joint_objective", "cpu"), mnist_train=40, epochs=1, batch_size=20)
+    seen = []
+    real_fit = train.fit
+    monkeypatch.setattr(train, "fit", functools.wraps(real_fit)(lambda *a, **k: seen.append(1) or real_fit(*a, **k)))
+    x, y = torch.rand(60, 1, 28, 28), torch.randint(0, 10, (60,))
     for lam in (0.0, 1.0):
         joint_risk.train_joint(architecture="mlp", widths=(400,), x=x, y=y, lam=lam, eps=0.05, trial=0, settings=s3,
                                device=torch.device("cpu"))
     ours = dataclasses.replace(CPU, widths=(400,), train_size=s3.mnist_train, epochs=s3.epochs,
                                batch_size=s3.batch_size, lr=s3.lr, train_steps=s3.train_steps,
                                step_divisor=0.05 / s3.train_step_size, madry_eps=(0.05, 0.1))
+    xs, ys = recipes.suggala_subset(x, y, ours.train_size, 0)
     for method in (frontier.Method("standard"), frontier.Method("madry", 0.05)):
-        name = method.cache_name(ours).format(trial=0)
-        assert name in seen, (name, list(seen))
-        assert frontier.method_recipe(method, ours, seed=0) == seen[name]
-        assert store.cache_key(name, frontier.method_recipe(method, ours, seed=0)) == store.cache_key(name, seen[name])
-
-
-# ------------------------------------------------------------------------------ timed caching
+        run = recipes.suggala_fit(lambda: models.MLP(784, (400,)), (xs, ys), frontier.objective(method, ours),
+                                  trial=0, epochs=ours.epochs, batch_size=ours.batch_size, lr=ours.lr,
+                                  device=torch.device("cpu"), name=method.label)
+        assert run.hit, method.label
+    assert len(seen) == 2  # chapter 3 trained two models, the frontier none
 
 
 @pytest.fixture
 def model_cache(tmp_path, monkeypatch):
     monkeypatch.setattr(store, "models_dir", lambda: tmp_path / "models")
+    monkeypatch.setenv("TRADEOFFS_RESULT_CACHE", str(tmp_path / "results"))
     return tmp_path / "models"
-
-
-def _tiny_fit(x, y):
-    def fit(model, checkpoint):
-        train.fit(model, x, y, train.standard(), epochs=2, batch_size=16, lr=0.1, checkpoint=checkpoint,
-                  show_progress=False)
-    return fit
-
-
-def test_timed_model_measures_on_a_miss_and_reports_it_on_a_hit(model_cache):
-    x, y = torch.randn(64, 5), torch.randint(0, 3, (64,))
-    build = lambda: models.MLP(5, (8,), classes=3)  # noqa: E731
-    model, seconds, source, hit = frontier.timed_model("tiny", {"seed": 0}, build, _tiny_fit(x, y), device="cpu")
-    assert source == "measured" and seconds > 0 and not hit
-    record = next(model_cache.glob("tiny-*.train.json"))
-    assert json.loads(record.read_text())["train_seconds"] == pytest.approx(seconds, abs=1e-3)
-
-    def must_not_train(model, checkpoint):
-        raise AssertionError("a cache hit must not train")
-
-    again, seconds2, source2, hit2 = frontier.timed_model("tiny", {"seed": 0}, build, must_not_train, device="cpu")
-    assert hit2 and source2 == "measured" and seconds2 == pytest.approx(seconds, abs=1e-3) and seconds2 > 0
-    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), again.state_dict().values()))
-
-    record.unlink()  # an entry trained elsewhere, without the timing record
-    _, s4, src4, _ = frontier.timed_model("tiny", {"seed": 0}, build, must_not_train, device="cpu")
-    assert (s4, src4) == (None, "unknown")
-    _, s3, src3, _ = frontier.timed_model("tiny", {"seed": 0}, build, must_not_train, device="cpu",
-                                          estimate=lambda: 1.5)
-    assert (s3, src3) == (1.5, "estimated")
-    _, s5, src5, _ = frontier.timed_model("tiny", {"seed": 0}, build, must_not_train, device="cpu",
-                                          estimate=lambda: 99.0)  # the recorded estimate stays
-    assert (s5, src5) == (1.5, "estimated")
-
-
-def test_fill_estimates_uses_the_measured_seconds_per_pass_of_the_same_kind():
-    def point(kind, k, passes, seconds, source):
-        return frontier.Point(method=kind, value=None if kind == "standard" else 1.0, label=kind, clean=90, robust=50,
-                              robust_pgd=50, robust_large_eps=0, train_seconds=seconds, seconds_source=source,
-                              attack_steps=k, gradient_passes=passes, cache_hit=True)
-    points = [point("standard", 0, 100, None, "unknown"), point("noise", 0, 100, 2.0, "measured"),
-              point("madry", 5, 600, None, "unknown"), point("trades", 5, 600, 30.0, "measured"),
-              point("joint", 5, 700, 70.0, "measured")]
-    filled = frontier.fill_estimates(points)
-    assert (filled[0].train_seconds, filled[0].seconds_source) == (2.0, "estimated")
-    assert filled[2].seconds_source == "estimated" and filled[2].train_seconds == pytest.approx(600 * 0.1)
-    assert filled[1:2] + filled[3:] == points[1:2] + points[3:]  # measured points untouched
-    alone = frontier.fill_estimates([point("madry", 5, 600, None, "unknown")])
-    assert (alone[0].train_seconds, alone[0].seconds_source) == (None, "unknown")  # nothing to estimate from
-
-
-def test_estimate_seconds_is_positive_and_leaves_the_random_state():
-    x, y = torch.rand(64, 1, 28, 28), torch.randint(0, 10, (64,))
-    state = torch.get_rng_state()
-    seconds = frontier.estimate_seconds(lambda: models.MLP(784, (16,)), train.noise(sigma=0.1), x, y, batch_size=16,
-                                        epochs=2, lr=0.01, batches=2, warmup=1)
-    assert seconds > 0
-    assert torch.equal(state, torch.get_rng_state())
 
 
 # ---------------------------------------------------------------------------------- the sweep
@@ -194,7 +131,7 @@ def test_tiny_sweep_end_to_end(model_cache):
     assert [p.method for p in points] == ["standard", "noise", "madry", "trades", "joint"]
     for p in points:
         assert 0 <= p.robust <= p.clean <= 100 and 0 <= p.robust_pgd <= p.clean
-        assert p.seconds_source == "measured" and p.train_seconds > 0 and not p.cache_hit
+        assert p.train_seconds > 0 and not p.cache_hit
     assert not any(p.eval_cached for p in points) and all(p.eval_seconds > 0 for p in points)
     again = frontier.sweep(tiny, device=torch.device("cpu"), seed=0, show_progress=False)
     assert all(p.cache_hit and p.eval_cached for p in again)
@@ -216,18 +153,20 @@ def test_tiny_sweep_end_to_end(model_cache):
     assert all(bool(r[-1]) == (i not in front) for i, r in enumerate(rows))  # "dominated by" filled off the front
 
 
-def test_cached_evaluation_is_read_back_and_recomputed_when_the_library_changes(model_cache, monkeypatch):
+def test_cached_evaluation_is_read_back_checked_and_recomputed_when_the_library_changes(model_cache, monkeypatch):
     x, y = torch.randn(64, 5), torch.randint(0, 3, (64,))
-    build = lambda: models.MLP(5, (8,), classes=3)  # noqa: E731
-    model, *_ = frontier.timed_model("tiny", {"seed": 0}, build, _tiny_fit(x, y), device="cpu")
-    (entry,) = model_cache.glob("tiny-*.pt")
+    model = models.MLP(5, (8,), classes=3)
     calls = []
     monkeypatch.setattr(frontier, "evaluate_point", lambda *args: calls.append(1) or (0.9, 0.5, 0.6, 0.1))
-    first, hit = frontier.cached_evaluation(model, entry, x, y, CPU)
-    again, hit2 = frontier.cached_evaluation(model, entry, x, y, CPU)
+    first, hit = frontier.cached_evaluation(model, x, y, CPU)
+    again, hit2 = frontier.cached_evaluation(model, x, y, CPU)
     assert (first["strong"], hit, hit2, len(calls)) == (0.5, False, True, 1) and again == first
-    (record,) = model_cache.glob("tiny-*.eval-*.json")
-    record.write_text("{ truncated")                       # unreadable: evaluated again, never a traceback
-    assert frontier.cached_evaluation(model, entry, x, y, CPU)[1] is False and len(calls) == 2
+    (record,) = store.results_dir().glob("frontier.evaluation-*.pt")
+    record.write_bytes(record.read_bytes().replace(b"\n", b"\n\x00", 1))   # edited: not believed, evaluated again
+    with pytest.warns(UserWarning, match="corrupt"):
+        assert frontier.cached_evaluation(model, x, y, CPU)[1] is False and len(calls) == 2
+    record.write_bytes(record.read_bytes()[:40])                        # truncated: evaluated again, no traceback
+    with pytest.warns(UserWarning, match="corrupt"):
+        assert frontier.cached_evaluation(model, x, y, CPU)[1] is False and len(calls) == 3
     monkeypatch.setattr(store, "library_digest", lambda: "an edited attack")
-    assert frontier.cached_evaluation(model, entry, x, y, CPU)[1] is False and len(calls) == 3
+    assert frontier.cached_evaluation(model, x, y, CPU)[1] is False and len(calls) == 4

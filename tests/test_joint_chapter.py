@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 from scipy import optimize
-from tradeoffs import explain
+from tradeoffs import explain, recipes
 from tradeoffs.chapters.ch03_joint_objective import joint_risk, mixture, squares
 
 
@@ -160,10 +160,10 @@ def test_summarize_and_labels():
 
 def test_training_subsets_differ_per_trial():
     x, y = torch.arange(100.0)[:, None], torch.arange(100)
-    a, _ = joint_risk.training_subset(x, y, 10, 0)
-    b, _ = joint_risk.training_subset(x, y, 10, 1)
+    a, _ = recipes.suggala_subset(x, y, 10, 0)
+    b, _ = recipes.suggala_subset(x, y, 10, 1)
     assert len(a) == 10 and not torch.equal(a, b)
-    assert torch.equal(joint_risk.training_subset(x, y, 10, 0)[0], a)
+    assert torch.equal(recipes.suggala_subset(x, y, 10, 0)[0], a)
 
 
 def test_explanations_of_a_linear_model():

@@ -1,20 +1,18 @@
 """Issue 3's behaviour of the kernels: attack invariants (hypothesis), monotone attack strength, the
-objectives' special cases, TRADES' batch scaling, checkpoint/resume, seeding, the model cache."""
+objectives' special cases, TRADES' batch scaling, checkpoint/resume, seeding (the store: test_store.py)."""
 
+import functools
 import math
 import re
-import warnings
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
-from tradeoffs import attacks, store, train
-from tradeoffs.chapters.ch03_joint_objective import joint_risk
+from tradeoffs import attacks, train
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -237,17 +235,17 @@ class Interrupted(Exception):
 def test_interrupted_and_resumed_training_equals_uninterrupted(tmp_path, optimizer):
     uninterrupted = train_run(optimizer=optimizer)
     calls = {"n": 0}
-    madry = train.adversarial(eps=0.05, steps=2)
 
-    def dies_in_epoch_3(model, x, y):
+    @functools.wraps(attacks.pgd)  # the same objective, printed and checked as the one resumed below ...
+    def dies_in_epoch_3(*args, **kwargs):
         calls["n"] += 1
-        if calls["n"] == 8:  # 3 batches per epoch: the second batch of epoch 3
+        if calls["n"] == 8:  # ... interrupted at the second of the 3 batches of epoch 3
             raise Interrupted
-        return madry(model, x, y)
+        return attacks.pgd(*args, **kwargs)
 
     checkpoint = tmp_path / "run.ckpt"
     with pytest.raises(Interrupted):
-        train_run(checkpoint, dies_in_epoch_3, optimizer=optimizer)
+        train_run(checkpoint, train.adversarial(eps=0.05, steps=2, attack=dies_in_epoch_3), optimizer=optimizer)
     assert torch.load(checkpoint, weights_only=True)["epoch"] == 2
     # a fresh process would rebuild the model and the random state from scratch, then resume
     resumed = train_run(checkpoint, optimizer=optimizer)
@@ -263,153 +261,6 @@ def test_checkpoint_of_another_run_is_an_error_and_a_corrupt_one_is_set_aside(tm
     with pytest.warns(UserWarning, match="unreadable"):
         train_run(checkpoint, epochs=3)
     assert (tmp_path / "run.ckpt.corrupt").exists() and torch.load(checkpoint, weights_only=True)["epoch"] == 3
-
-
-# --------------------------------------------------------------------------------- cache
-
-
-def cached(calls, settings=None):
-    x, y = data(64)
-
-    def fit(model, checkpoint):
-        calls.append(checkpoint)
-        train.fit(model, x, y, train.standard(), epochs=2, batch_size=16, lr=0.1, checkpoint=checkpoint,
-                  show_progress=False)
-    return store.trained_model("tiny", settings or {"seed": 1, "epochs": 2}, mlp, fit)
-
-
-def test_cache_trains_once_and_reloads_the_same_weights(tmp_path, monkeypatch):
-    monkeypatch.setenv("TRADEOFFS_DATA", str(tmp_path))
-    calls = []
-    torch.manual_seed(123)
-    first = cached(calls)
-    state_after_first = torch.get_rng_state()
-    torch.manual_seed(123)
-    second = cached(calls)
-    assert len(calls) == 1 and not second.training
-    assert all(torch.equal(a, b) for a, b in zip(first.parameters(), second.parameters()))
-    assert torch.equal(torch.get_rng_state(), state_after_first)  # hit or miss, the caller's RNG is the same
-    cached(calls, {"seed": 2, "epochs": 2})
-    assert len(calls) == 2  # other settings, other entry
-    entries = sorted(p.name for p in store.models_dir().glob("tiny-*.pt"))
-    assert len(entries) == 2 and not list(store.models_dir().glob("*.ckpt"))
-
-
-def damage_entry(entry: Path, damage: str) -> None:
-    """Truncate a cache entry, flip its last bytes, or delete its SHA-256 sidecar."""
-    raw = entry.read_bytes()
-    if damage == "truncate":
-        entry.write_bytes(raw[: len(raw) // 2])
-    elif damage == "flip":
-        entry.write_bytes(raw[:-10] + bytes(b ^ 0xFF for b in raw[-10:]))
-    else:
-        entry.with_name(entry.name + ".sha256").unlink()
-
-
-@pytest.mark.parametrize("damage", ["truncate", "flip", "sidecar"])
-def test_corrupt_cache_entry_is_rebuilt_never_loaded(tmp_path, monkeypatch, damage):
-    monkeypatch.setenv("TRADEOFFS_DATA", str(tmp_path))
-    calls = []
-    reference = cached(calls)
-    (entry,) = store.models_dir().glob("tiny-*.pt")
-    damage_entry(entry, damage)
-    loads = []
-    real_load = torch.load
-    monkeypatch.setattr(torch, "load", lambda *a, **k: loads.append(k) or real_load(*a, **k))
-    with pytest.warns(UserWarning, match="corrupt"):
-        rebuilt = cached(calls)
-    assert len(calls) == 2 and not loads  # the damaged file never reached torch.load
-    assert all(torch.equal(a, b) for a, b in zip(reference.parameters(), rebuilt.parameters()))
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        cached(calls)  # and the rebuilt entry is a clean hit, loaded with weights_only=True
-    assert len(calls) == 2 and loads and all(k.get("weights_only") is True for k in loads)
-
-
-# -------------------------------------------------------------------------- result cache
-
-CALLS: list[float] = []  # the scales noisy_experiment actually computed
-
-
-@store.memoized
-def noisy_experiment(x: torch.Tensor, model: nn.Module, scale: float, show_progress: bool = True):
-    """A memoized function that draws from the global RNG and returns what the cache must round-trip."""
-    CALLS.append(scale)
-    with torch.no_grad():
-        out = model(x) * scale + torch.randn(len(x), 1)
-    return {"risks": joint_risk.Risks(classification=0.25, adversarial=scale), "points": out,
-            "array": np.arange(3.0), (0.5, 1): ["nested", (1, 2.5)],
-            "numpy_scalars": [np.float64(0.5), np.int64(3), np.bool_(True)]}
-
-
-@pytest.fixture
-def result_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("TRADEOFFS_RESULT_CACHE", str(tmp_path / "results"))
-    CALLS.clear()
-    return tmp_path / "results"
-
-
-def test_memoized_computes_once_and_returns_the_same_value(result_cache):
-    x, model, calls = torch.rand(4, 3), nn.Linear(3, 1), CALLS
-    torch.manual_seed(5)
-    first = noisy_experiment(x, model, 2.0)
-    state_after = torch.get_rng_state()
-    torch.manual_seed(5)
-    second = noisy_experiment(x, model, 2.0, show_progress=False)  # progress is not part of the key
-    assert calls == [2.0] and torch.equal(torch.get_rng_state(), state_after)  # hit or miss, same caller RNG
-    assert second["risks"] == first["risks"] == joint_risk.Risks(0.25, 2.0)
-    assert torch.equal(second["points"], first["points"]) and np.array_equal(second["array"], first["array"])
-    assert second[(0.5, 1)] == ["nested", (1, 2.5)]
-    assert second["numpy_scalars"] == [0.5, 3, True]                   # stored as Python numbers
-    noisy_experiment(x, model, 3.0)                    # another argument
-    noisy_experiment(x + 1e-3, model, 2.0)             # other data
-    with torch.no_grad():
-        model.weight.add_(1e-3)
-    noisy_experiment(x, model, 2.0)                    # other weights
-    assert calls == [2.0, 3.0, 2.0, 2.0] and len(list(result_cache.glob("*.pt"))) == 4
-
-
-def test_memoized_key_covers_the_library_source(result_cache, monkeypatch):
-    x, model, calls = torch.rand(4, 3), nn.Linear(3, 1), CALLS
-    before = noisy_experiment(x, model, 2.0)
-    monkeypatch.setattr(store, "library_digest", lambda: "edited")
-    after = noisy_experiment(x, model, 2.0)
-    assert calls == [2.0, 2.0]                                  # recomputed ...
-    assert torch.equal(before["points"], after["points"])       # ... with the same random draws
-
-
-@pytest.mark.parametrize("damage", ["truncate", "flip", "sidecar"])
-def test_corrupt_result_entry_is_recomputed_never_loaded(result_cache, monkeypatch, damage):
-    x, model, calls = torch.rand(4, 3), nn.Linear(3, 1), CALLS
-    reference = noisy_experiment(x, model, 2.0)
-    (entry,) = result_cache.glob("*.pt")
-    damage_entry(entry, damage)
-    loads = []  # (computations so far, keywords) at each torch.load
-    real_load = torch.load
-    monkeypatch.setattr(torch, "load", lambda *a, **k: loads.append((len(calls), k)) or real_load(*a, **k))
-    with pytest.warns(UserWarning, match="corrupt"):
-        again = noisy_experiment(x, model, 2.0)
-    assert len(calls) == 2 and torch.equal(again["points"], reference["points"])
-    noisy_experiment(x, model, 2.0)
-    assert len(calls) == 2 and len(loads) == 2  # the rewritten entry, read back on the miss and on the hit
-    assert all(n == 2 and k.get("weights_only") is True for n, k in loads)  # the damaged one was never loaded
-
-
-def test_memoized_refuses_a_result_it_cannot_read_back(result_cache):
-    @store.memoized
-    def returns_a_set():
-        return {1, 2}
-    with pytest.raises(TypeError, match="cannot store"):
-        returns_a_set()
-    assert not list(result_cache.glob("*.pt"))
-
-
-def test_memoized_refuses_a_random_generator(result_cache):
-    @store.memoized
-    def draws(rng):
-        return float(rng.random())
-    with pytest.raises(TypeError, match="pass an integer seed"):
-        draws(np.random.default_rng(0))
 
 
 def test_no_cuda_calls_in_the_library():

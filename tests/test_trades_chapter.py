@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 from torch import nn
-from tradeoffs import models, train
+from tradeoffs import models
 from tradeoffs.chapters.ch04_trades import trades_mnist as tm
 from tradeoffs.chapters.ch04_trades import trades_toy as toy
 
@@ -161,20 +161,6 @@ def test_hinge_trades_objective_for_a_linear_model():
     assert loss.item() == pytest.approx(expected.item(), abs=1e-4)
     loss.backward()
     assert model.w.grad is not None and torch.isfinite(model.w.grad).all()
-
-
-def test_cached_fit_needs_the_starting_point_in_its_settings(tmp_path, monkeypatch):
-    monkeypatch.setenv("TRADEOFFS_DATA", str(tmp_path))
-    x, y = torch.rand(8, 2), torch.tensor([0, 1] * 4)
-    with pytest.raises(ValueError, match="init"):
-        tm.cached_fit("m", {"seed": 0}, lambda: models.MLP(2, (4,), classes=2), train.standard(), x, y,
-                      device=torch.device("cpu"), init=models.MLP(2, (4,), classes=2), epochs=1, batch_size=8,
-                      lr=0.1)
-    first = tm.cached_fit("m", {"seed": 0}, lambda: models.MLP(2, (4,), classes=2), train.standard(), x, y,
-                          device=torch.device("cpu"), epochs=2, batch_size=8, lr=0.1, show_progress=False)
-    again = tm.cached_fit("m", {"seed": 0}, lambda: models.MLP(2, (4,), classes=2), None, x, y,
-                          device=torch.device("cpu"), epochs=2, batch_size=8, lr=0.1, show_progress=False)
-    assert all(torch.equal(a, b) for a, b in zip(first.state_dict().values(), again.state_dict().values()))
 
 
 def test_mean_cross_entropy_is_at_least_error_times_ln2():

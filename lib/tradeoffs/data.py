@@ -29,12 +29,13 @@ import os
 import pickle
 import subprocess
 import sys
-import tempfile
 import zipfile
 from pathlib import Path
 
 import numpy as np
 import torch
+
+from tradeoffs import store  # the checked writer and hash (store reads data_dir from here)
 
 # --- constants (module level so tests can monkeypatch them) -------------------------------------
 
@@ -88,15 +89,6 @@ def _sidecar(path: Path) -> Path:
     return path.with_name(path.name + ".sha256")
 
 
-def sha256_file(path: Path) -> str:
-    """Return the hex SHA-256 of a file, read in chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 _HASH_CACHE: dict[tuple[str, int, int], str] = {}
 
 
@@ -105,7 +97,7 @@ def _cached_sha256(path: Path) -> str:
     stat = path.stat()
     key = (str(path), stat.st_mtime_ns, stat.st_size)
     if key not in _HASH_CACHE:
-        _HASH_CACHE[key] = sha256_file(path)
+        _HASH_CACHE[key] = store.sha256_file(path)
     return _HASH_CACHE[key]
 
 
@@ -274,29 +266,13 @@ def write_mnist_npz(arrays: dict[str, np.ndarray], path: Path) -> str:
         if x.dtype != np.uint8 or x.shape[1:] != (28, 28) or y.dtype != np.int64 or y.shape != (len(x),):
             raise ValueError(f"split {split!r}: need x uint8 [N, 28, 28] and y int64 [N], got "
                              f"x {x.dtype} {x.shape}, y {y.dtype} {y.shape}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **{k: arrays[k] for k in sorted(arrays)})
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp creates owner-only files
-        digest = sha256_file(Path(tmp))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    _write_text_atomic(_sidecar(path), f"{digest}  {path.name}\n")
+    buffer = io.BytesIO()
+    np.savez(buffer, **{k: arrays[k] for k in sorted(arrays)})
+    payload = buffer.getvalue()
+    digest = hashlib.sha256(payload).hexdigest()
+    store.write_atomic(path, payload)
+    store.write_atomic(_sidecar(path), f"{digest}  {path.name}\n".encode())
     return digest
-
-
-def _write_text_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, path)
 
 
 def fetch_mnist(source: str = "auto") -> Path:
@@ -378,6 +354,15 @@ def load_mnist(
         x, y = x[mask], y[mask]
     images = torch.from_numpy(np.ascontiguousarray(x)).unsqueeze(1).to(torch.float32).div_(255)
     return images, torch.from_numpy(np.ascontiguousarray(y)).to(torch.int64)
+
+
+def subset(x: torch.Tensor, y: torch.Tensor, n: int | None, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """The first ``n`` examples of a fixed random permutation drawn from ``seed`` (all of them, in order, when
+    ``n`` is None or not smaller than the data): the one way the book draws a training or test subset."""
+    if n is None or n >= len(x):
+        return x, y
+    order = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))[:n]
+    return x[order], y[order]
 
 
 def load_cifar10(split: str = "train") -> tuple[torch.Tensor, torch.Tensor]:

@@ -1,7 +1,8 @@
 """One training loop with pluggable objectives.
 
-An objective is a function ``objective(model, x, y) -> scalar loss`` built by one of the
-functions below, so the loop (:func:`fit`) never changes when the training method does:
+An objective is called as ``objective(model, x, y) -> scalar loss``; those below are frozen dataclasses
+(hashable, printed as their fields, so a cached run keys on them) built by the functions of the table, and the
+loop (:func:`fit`) never changes when the training method does:
 
 =====================  ===========================================================  ==========================
 objective              minimizes                                                    paper
@@ -20,6 +21,8 @@ logistic loss of a binary margin) unless given. Inner maximizations run in eval 
 
 from __future__ import annotations
 
+import dataclasses
+import io
 import math
 import os
 import warnings
@@ -30,13 +33,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from tradeoffs import attacks
+from tradeoffs import attacks, store
 from tradeoffs.progress import progress
 
 Objective = Callable[[nn.Module, Tensor, Tensor], Tensor]
 LossFn = Callable[[Tensor, Tensor], Tensor]  # (logits, y) -> per-example loss [N]
 
-__all__ = ["Objective", "adversarial", "fit", "hinge_loss", "joint", "noise", "standard", "trades", "trades_loss"]
+__all__ = ["Adversarial", "Joint", "Noise", "Objective", "Standard", "Trades", "adversarial", "fit", "hinge_loss",
+           "joint", "noise", "standard", "trades", "trades_loss"]
 
 
 # ----------------------------------------------------------------------------- losses
@@ -75,54 +79,98 @@ def trades_loss(model: nn.Module, x: Tensor, y: Tensor, *, beta: float, eps: flo
 
 
 # ------------------------------------------------------------------------- objectives
+#
+# Each objective is a frozen dataclass: called as objective(model, x, y) -> scalar loss, hashable, compared and
+# printed by its fields, so a cached training run (``tradeoffs.store.fit``) keys on exactly what it optimizes.
 
 
-def standard(loss: LossFn | None = None) -> Objective:
+def _show(value: object) -> str:
+    if callable(value) and hasattr(value, "__qualname__"):
+        return f"{value.__module__.removeprefix('tradeoffs.')}.{value.__qualname__}"
+    return repr(value)
+
+
+class _Printed:
+    """Printed as the constructor call, functions by name: ``Adversarial(eps=0.3, attack=attacks.pgd, ...)``."""
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{f.name}={_show(getattr(self, f.name))}" for f in dataclasses.fields(self))
+        return f"{type(self).__name__}({fields})"
+
+
+@dataclasses.dataclass(frozen=True, repr=False)
+class Standard(_Printed):
     """Empirical risk minimization: min E l(f(x), y)."""
-    loss = loss or attacks.default_loss
-    return lambda model, x, y: loss(model(x), y).mean()
+
+    loss: LossFn | None = None
+
+    def __call__(self, model: nn.Module, x: Tensor, y: Tensor) -> Tensor:
+        return (self.loss or attacks.default_loss)(model(x), y).mean()
 
 
-def adversarial(*, eps: float, attack: Callable = attacks.pgd, loss: LossFn | None = None,
-                **attack_options) -> Objective:
+@dataclasses.dataclass(frozen=True, repr=False)
+class Adversarial(_Printed):
     """Adversarial training (Madry et al. 2018, Eq. (2.1); paper 000, Eq. (4)):
 
         min E max_{x' in B(x, eps)} l(f(x'), y),
 
-    the inner maximum approximated by ``attack(model, x, y, eps=eps, **attack_options)``
-    (PGD by default: pass ``steps``, ``step_size``, ``norm``...), on the training loss unless
-    ``attack_options`` names another ``loss_fn``.
+    the inner maximum approximated by ``attack(model, x, y, eps=eps, **dict(options))`` (PGD by default;
+    ``options`` as sorted (name, value) pairs: ``steps``, ``step_size``, ``norm``...), on the training loss
+    unless ``options`` names another ``loss_fn``.
     """
-    attacks.check_eps(eps)
-    loss = loss or attacks.default_loss
-    attack_options = {"loss_fn": loss, **attack_options}
 
-    def objective(model: nn.Module, x: Tensor, y: Tensor) -> Tensor:
-        x_adv = attack(model, x, y, eps=eps, **attack_options)
+    eps: float
+    attack: Callable = attacks.pgd
+    loss: LossFn | None = None
+    options: tuple[tuple[str, object], ...] = ()
+
+    def __post_init__(self) -> None:
+        attacks.check_eps(self.eps)
+
+    def __call__(self, model: nn.Module, x: Tensor, y: Tensor) -> Tensor:
+        loss = self.loss or attacks.default_loss
+        x_adv = self.attack(model, x, y, eps=self.eps, **{"loss_fn": loss, **dict(self.options)})
         return loss(model(x_adv), y).mean()
-    return objective
 
 
-def trades(*, beta: float, eps: float, step_size: float, steps: int, norm: str = "linf") -> Objective:
+@dataclasses.dataclass(frozen=True, repr=False)
+class Trades(_Printed):
     """TRADES (Zhang et al. 2019, Alg. 1): :func:`trades_loss` as an objective; beta = 1/lambda."""
-    _check_trades_args(beta, eps, step_size, steps, norm)
-    return lambda model, x, y: trades_loss(model, x, y, beta=beta, eps=eps, step_size=step_size,
-                                           steps=steps, norm=norm)
+
+    beta: float
+    eps: float
+    step_size: float
+    steps: int
+    norm: str = "linf"
+
+    def __post_init__(self) -> None:
+        _check_trades_args(self.beta, self.eps, self.step_size, self.steps, self.norm)
+
+    def __call__(self, model: nn.Module, x: Tensor, y: Tensor) -> Tensor:
+        return trades_loss(model, x, y, beta=self.beta, eps=self.eps, step_size=self.step_size, steps=self.steps,
+                           norm=self.norm)
 
 
-def noise(*, sigma: float, loss: LossFn | None = None) -> Objective:
+@dataclasses.dataclass(frozen=True, repr=False)
+class Noise(_Printed):
     """Data-randomized training (paper 000, Eq. (5)): min E l(f(x + delta), y), delta ~ N(0, sigma^2 I).
 
     The noisy input is not clipped to the data range: the papers add unbounded Gaussian noise.
     """
-    if not (sigma >= 0 and math.isfinite(sigma)):
-        raise ValueError(f"sigma must be a finite number >= 0, got {sigma}")
-    loss = loss or attacks.default_loss
-    return lambda model, x, y: loss(model(x + sigma * torch.randn_like(x)), y).mean()
+
+    sigma: float
+    loss: LossFn | None = None
+
+    def __post_init__(self) -> None:
+        if not (self.sigma >= 0 and math.isfinite(self.sigma)):
+            raise ValueError(f"sigma must be a finite number >= 0, got {self.sigma}")
+
+    def __call__(self, model: nn.Module, x: Tensor, y: Tensor) -> Tensor:
+        return (self.loss or attacks.default_loss)(model(x + self.sigma * torch.randn_like(x)), y).mean()
 
 
-def joint(*, lam: float, eps: float, attack: Callable = attacks.pgd, loss: LossFn | None = None,
-          **attack_options) -> Objective:
+@dataclasses.dataclass(frozen=True, repr=False)
+class Joint(_Printed):
     """The joint objective of Suggala et al. (AISTATS 2019), Eq. (7):
 
         min lam * E max_{||delta|| <= eps} l(f(x + delta), y) - (lam - 1) * E l(f(x), y),
@@ -130,20 +178,55 @@ def joint(*, lam: float, eps: float, attack: Callable = attacks.pgd, loss: LossF
     i.e. the classification risk plus lam times the adversarial excess E[max l(x') - l(x)]
     with the base classifier replaced by the label. lam = 0 is standard training, lam = 1
     Madry adversarial training; a term whose weight is 0 is not computed (so lam = 0 runs no
-    attack). The inner maximum is ``attack`` as in :func:`adversarial`.
+    attack). The inner maximum is ``attack`` as in :class:`Adversarial`.
     """
-    if not (lam >= 0 and math.isfinite(lam)):
-        raise ValueError(f"lam must be a finite number >= 0, got {lam}")
-    loss = loss or attacks.default_loss
-    clean_term, adversarial_term = standard(loss), adversarial(eps=eps, attack=attack, loss=loss, **attack_options)
 
-    def objective(model: nn.Module, x: Tensor, y: Tensor) -> Tensor:
-        if lam == 0:
+    lam: float
+    eps: float
+    attack: Callable = attacks.pgd
+    loss: LossFn | None = None
+    options: tuple[tuple[str, object], ...] = ()
+
+    def __post_init__(self) -> None:
+        if not (self.lam >= 0 and math.isfinite(self.lam)):
+            raise ValueError(f"lam must be a finite number >= 0, got {self.lam}")
+        attacks.check_eps(self.eps)
+
+    def __call__(self, model: nn.Module, x: Tensor, y: Tensor) -> Tensor:
+        clean_term = Standard(self.loss)
+        adversarial_term = Adversarial(self.eps, self.attack, self.loss, self.options)
+        if self.lam == 0:
             return clean_term(model, x, y)
-        if lam == 1:
+        if self.lam == 1:
             return adversarial_term(model, x, y)
-        return lam * adversarial_term(model, x, y) - (lam - 1) * clean_term(model, x, y)
-    return objective
+        return self.lam * adversarial_term(model, x, y) - (self.lam - 1) * clean_term(model, x, y)
+
+
+def standard(loss: LossFn | None = None) -> Standard:
+    """Empirical risk minimization: min E l(f(x), y) (:class:`Standard`)."""
+    return Standard(loss)
+
+
+def adversarial(*, eps: float, attack: Callable = attacks.pgd, loss: LossFn | None = None,
+                **attack_options) -> Adversarial:
+    """Madry et al.'s adversarial training (:class:`Adversarial`), the attack's keywords as ``attack_options``."""
+    return Adversarial(eps, attack, loss, tuple(sorted(attack_options.items())))
+
+
+def trades(*, beta: float, eps: float, step_size: float, steps: int, norm: str = "linf") -> Trades:
+    """TRADES (:class:`Trades`); beta = 1/lambda."""
+    return Trades(beta, eps, step_size, steps, norm)
+
+
+def noise(*, sigma: float, loss: LossFn | None = None) -> Noise:
+    """Data-randomized training (:class:`Noise`)."""
+    return Noise(sigma, loss)
+
+
+def joint(*, lam: float, eps: float, attack: Callable = attacks.pgd, loss: LossFn | None = None,
+          **attack_options) -> Joint:
+    """Suggala et al.'s joint objective (:class:`Joint`), the attack's keywords as ``attack_options``."""
+    return Joint(lam, eps, attack, loss, tuple(sorted(attack_options.items())))
 
 
 # ------------------------------------------------------------------------------- loop
@@ -167,8 +250,8 @@ def fit(model: nn.Module, x: Tensor, y: Tensor, objective: Objective, *, batch_s
     ``checkpoint`` (epochs only): a file written atomically after every epoch with the model,
     the optimizer, the epoch and the random-number state; if it exists when ``fit`` starts, the
     run resumes from it, and the resumed run equals the uninterrupted one. A checkpoint of a
-    different run (other settings) is an error; an unreadable one is set aside and training
-    starts over.
+    different run (another objective, data, architecture or setting) is an error; an unreadable one is
+    set aside and training starts over.
     """
     if (epochs is None) == (steps is None):
         raise ValueError("give exactly one of epochs= (passes over the data) or steps= (minibatches)")
@@ -183,10 +266,13 @@ def fit(model: nn.Module, x: Tensor, y: Tensor, objective: Objective, *, batch_s
     batches_per_epoch = math.ceil(n / batch_size) if epochs else steps
     total = (epochs or 1) * batches_per_epoch
     opt = _optimizer(optimizer, model, lr, momentum, weight_decay)
-    run = {"n": n, "batch_size": batch_size, "epochs": epochs, "lr": lr, "optimizer": optimizer,
-           "momentum": momentum, "weight_decay": weight_decay, "milestones": list(milestones), "gamma": gamma,
-           "cosine": cosine, "seed": seed}
-    first_epoch = _resume(checkpoint, run, model, opt) if checkpoint is not None else 0
+    first_epoch = 0
+    if checkpoint is not None:
+        run = {"objective": _show(objective), "data": store.tensor_digest(x, y), "model": repr(model), "n": n,
+               "batch_size": batch_size, "epochs": epochs, "lr": lr, "optimizer": optimizer,
+               "momentum": momentum, "weight_decay": weight_decay, "milestones": list(milestones),
+               "gamma": gamma, "cosine": cosine, "seed": seed, "project": _show(project)}
+        first_epoch = _resume(checkpoint, run, model, opt)
 
     bar = progress(total=total, initial=first_epoch * batches_per_epoch, disable=not show_progress,
                    desc=desc, leave=False)
@@ -259,9 +345,9 @@ def _save_checkpoint(path: str | Path, run: dict, epoch: int, model: nn.Module, 
              "cpu_rng": torch.get_rng_state()}
     if torch.cuda.is_available():
         state["cuda_rng"] = torch.cuda.get_rng_state_all()
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)  # atomic: an interruption leaves the previous checkpoint intact
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    store.write_atomic(path, buffer.getvalue())  # an interruption leaves the previous checkpoint intact
 
 
 def _resume(path: str | Path, run: dict, model: nn.Module, opt) -> int:

@@ -16,6 +16,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -225,10 +226,12 @@ def match_representation(model: nn.Module, x_target: Tensor, x_start: Tensor, *,
     return z.detach()
 
 
+@store.memoized
 def representation_dataset(model: nn.Module, x: Tensor, y: Tensor, *, steps: int, step_size: float,
                            seed: int = 0, batch_size: int = 500) -> Tensor:
     """002 Fig. 5 (GETROBUSTDATASET): for every (x, y) start from another random training image and match the
-    model's representation of x; the label stays y. A robust model gives D_R, a standard one D_NR."""
+    model's representation of x; the label stays y. A robust model gives D_R, a standard one D_NR.
+    Memoized (``tradeoffs.store.memoized``): keyed by the model's weights, the data and the settings."""
     generator = torch.Generator().manual_seed(seed)
     start = torch.randperm(len(x), generator=generator).to(x.device)
     start = torch.where(start == torch.arange(len(x), device=x.device), (start + 1) % len(x), start)
@@ -238,9 +241,11 @@ def representation_dataset(model: nn.Module, x: Tensor, y: Tensor, *, steps: int
     return torch.cat(out)
 
 
+@store.memoized
 def targeted_dataset(model: nn.Module, x: Tensor, y: Tensor, *, eps: float, steps: int, classes: int = 10,
                      mode: str = "rand", seed: int = 0, batch_size: int = 1000) -> tuple[Tensor, Tensor]:
     """002 Fig. 6 (GETNONROBUSTDATASET): targeted l2 PGD (normalized steps, from x) towards t, relabelled t.
+    Memoized (``tradeoffs.store.memoized``): keyed by the model's weights, the data and the settings.
 
     ``mode`` "rand": t uniform over the classes (D_rand); "det": t = (y + 1) mod C (D_det).
     Returns (x_adv, t).
@@ -263,7 +268,7 @@ def target_success(model: nn.Module, x_adv: Tensor, t: Tensor) -> float:
     return 100 * evaluate.accuracy(model, x_adv, t)
 
 
-# ------------------------------------------------------- training, with the model and dataset caches
+# ------------------------------------------------------------------------ training, through the store
 
 
 def build_model(architecture: str, shape: tuple[int, ...], classes: int = 10) -> nn.Module:
@@ -273,50 +278,30 @@ def build_model(architecture: str, shape: tuple[int, ...], classes: int = 10) ->
     return models.build(architecture, classes=classes)
 
 
-def objective_for(training: dict) -> train.Objective:
-    """standard, or Madry PGD adversarial training with the settings' eps, norm, steps and step size."""
-    if training["method"] == "standard":
-        return train.standard()
-    return train.adversarial(eps=training["eps"], norm=training["norm"], steps=training["steps"],
-                             step_size=training["step_size"])
+@dataclass(frozen=True)
+class Training:
+    """How one of the chapter's classifiers is trained: its architecture, its objective and the arguments of
+    ``train.fit`` (SGD with momentum 0.9, the step schedule of ``milestones``)."""
+
+    architecture: str
+    objective: train.Objective
+    epochs: int
+    lr: float
+    batch_size: int
+    weight_decay: float
+    milestones: tuple[int, ...]
+    seed: int
+    optimizer: str = "sgd"
+    momentum: float = 0.9
 
 
-def trained_classifier(name: str, x: Tensor, y: Tensor, training: dict, *, device: torch.device) -> nn.Module:
-    """A classifier trained on (x, y) as ``training`` says (keys: architecture, method, epochs, lr, batch_size,
-    optimizer, momentum, weight_decay, milestones, seed, and for adversarial training eps, norm, steps,
-    step_size), through the model cache (the data enter the key by their digest)."""
-    settings = {**training, "data": store.tensor_digest(x, y), "n": len(x)}
-
-    def fit(model: nn.Module, checkpoint) -> None:
-        train.fit(model, x, y, objective_for(training), epochs=training["epochs"], batch_size=training["batch_size"],
-                  lr=training["lr"], optimizer=training["optimizer"], momentum=training["momentum"],
-                  weight_decay=training["weight_decay"], milestones=training["milestones"], seed=training["seed"],
-                  checkpoint=checkpoint, desc=name)
-
-    build = lambda: build_model(training["architecture"], tuple(x.shape[1:]))
-    return store.trained_model(name, settings, build, fit, device=device)
-
-
-def cached_tensors(name: str, settings: dict, make: Callable[[], tuple[Tensor, ...]]) -> tuple[Tensor, ...]:
-    """A constructed dataset, stored once under ``<data dir>/datasets`` by a hash of ``settings`` (as the model
-    cache does for models; loaded with ``weights_only=True`` after its SHA-256 is checked)."""
-    import hashlib
-    import json
-
-    from tradeoffs.data import data_dir, sha256_file
-
-    key = hashlib.sha256(json.dumps({"name": name, **settings}, sort_keys=True, default=str).encode()).hexdigest()[:16]
-    path = data_dir() / "datasets" / f"{name}-{key}.pt"
-    sidecar = path.with_name(path.name + ".sha256")
-    if path.exists() and sidecar.exists() and sha256_file(path) == sidecar.read_text().strip():
-        return tuple(torch.load(path, weights_only=True))
-    tensors = tuple(t.detach().cpu() for t in make())
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    torch.save(list(tensors), tmp)
-    tmp.replace(path)
-    sidecar.write_text(sha256_file(path) + "\n")
-    return tensors
+def trained_classifier(name: str, x: Tensor, y: Tensor, training: Training, *, device: torch.device) -> nn.Module:
+    """A classifier trained on (x, y) as ``training`` says, through the store (keyed by the call: the data by
+    their digest)."""
+    fit_kw = {f.name: getattr(training, f.name) for f in dataclasses.fields(training)
+              if f.name not in ("architecture", "objective")}
+    return store.fit(lambda: build_model(training.architecture, tuple(x.shape[1:])), (x, y), training.objective,
+                     device=device, name=name, **fit_kw)
 
 
 @dataclass
@@ -330,28 +315,19 @@ class IlyasResult:
 
 
 def ilyas_datasets(x: Tensor, y: Tensor, standard_model: nn.Module, robust_model: nn.Module, protocol,
-                   keys: dict, seed: int = 0) -> dict[str, tuple[Tensor, Tensor]]:
+                   seed: int = 0) -> dict[str, tuple[Tensor, Tensor]]:
     """002 App. C.4-C.5 on (x, y): D_R and D_NR (Fig. 5, from the robust and the standard model), and D_rand,
-    D_det (Fig. 6) built with the standard model and, for Tables 9-10, with the robust model.
-    ``keys``: the source models' cache settings (they enter the datasets' cache keys)."""
-    device = x.device
-    base = {"data": store.tensor_digest(x, y), "seed": seed}
+    D_det (Fig. 6) built with the standard model and, for Tables 9-10, with the robust model (each dataset
+    memoized, keyed by its source model's weights)."""
     sources = {"standard": standard_model, "robust": robust_model}
     out: dict[str, tuple[Tensor, Tensor]] = {}
     for tag, source in (("d_r", "robust"), ("d_nr", "standard")):
-        settings = {**base, "source": keys[source], "steps": protocol.representation_steps,
-                    "step_size": protocol.representation_step_size}
-        (xr,) = cached_tensors(tag, settings, lambda s=source: (representation_dataset(
-            sources[s], x, y, steps=protocol.representation_steps, step_size=protocol.representation_step_size,
-            seed=seed),))
-        out[tag] = (xr.to(device), y)
+        out[tag] = (representation_dataset(sources[source], x, y, steps=protocol.representation_steps,
+                                           step_size=protocol.representation_step_size, seed=seed), y)
     for source in ("standard", "robust"):
         for mode in ("rand", "det"):
-            settings = {**base, "source": keys[source], "eps": protocol.targeted_eps,
-                        "steps": protocol.targeted_steps, "mode": mode}
-            xa, t = cached_tensors(f"d_{mode}_{source}", settings, lambda s=source, m=mode: targeted_dataset(
-                sources[s], x, y, eps=protocol.targeted_eps, steps=protocol.targeted_steps, mode=m, seed=seed))
-            out[f"d_{mode}.{source}"] = (xa.to(device), t.to(device))
+            out[f"d_{mode}.{source}"] = targeted_dataset(sources[source], x, y, eps=protocol.targeted_eps,
+                                                         steps=protocol.targeted_steps, mode=mode, seed=seed)
     return out
 
 
@@ -365,18 +341,17 @@ def evaluate_row(model: nn.Module, x: Tensor, y: Tensor, eval_eps: tuple[float, 
     return IlyasResult(100 * evaluate.accuracy(model, x, y), robust, relabelled)
 
 
-def training_settings(protocol, method: str, seed: int = 0) -> dict:
-    """The training dict of ``trained_classifier`` for ``method`` "standard" or "l2" (002 App. C.3: Madry PGD
-    adversarial training in l2), from a ``settings.IlyasProtocol``."""
+def training_settings(protocol, method: str, seed: int = 0) -> Training:
+    """The :class:`Training` of ``method`` "standard" or "l2" (002 App. C.3: Madry PGD adversarial training in
+    l2), from a ``settings.IlyasProtocol``."""
     p = protocol
-    base = {"architecture": p.architecture, "method": "standard", "epochs": p.epochs, "lr": p.lr,
-            "batch_size": p.batch_size, "optimizer": "sgd", "momentum": 0.9, "weight_decay": p.weight_decay,
-            "milestones": list(p.milestones), "seed": seed}
+    common = dict(architecture=p.architecture, lr=p.lr, batch_size=p.batch_size, weight_decay=p.weight_decay,
+                  milestones=tuple(p.milestones), seed=seed)
     if method == "standard":
-        return base
+        return Training(objective=train.standard(), epochs=p.epochs, **common)
     if method == "l2":
-        return {**base, "method": "adversarial", "epochs": p.robust_epochs, "eps": p.robust_eps, "norm": "l2",
-                "steps": p.robust_steps, "step_size": p.robust_step_size}
+        return Training(objective=train.adversarial(eps=p.robust_eps, norm="l2", steps=p.robust_steps,
+                                                    step_size=p.robust_step_size), epochs=p.robust_epochs, **common)
     raise ValueError(f"method must be 'standard' or 'l2', got {method!r}")
 
 

@@ -11,7 +11,7 @@ class IlyasProtocol:
 
     The standard model, the l2-robust model (also 001 Fig. 3-5's l2 pair on MNIST) and the classifiers
     trained on D, D_R, D_NR, D_rand, D_det all use ``architecture`` and the SGD settings below. (001 Fig. 3-5's
-    l_inf pair is chapter 4's natural and Madry SmallCNNs, shared through the model cache.)
+    l_inf pair is the natural and Madry SmallCNNs of ``tradeoffs.recipes``, shared with chapter 4.)
     """
 
     architecture: str                     # "mlp" (784-256-256-10) or a tradeoffs.models name

@@ -11,7 +11,8 @@ on a test set
   counts only if f is right on it and the attack makes it wrong),
 * joint risk          = their sum (Fig. 3: "computed by adding both").
 
-Every model goes through the model cache, keyed by all its training settings.
+Every model is trained by ``tradeoffs.recipes.suggala_fit`` (through the store, keyed by the call that
+trains it), which chapter 5's frontier shares.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from tradeoffs import attacks, data, evaluate, models, store, train
+from tradeoffs import attacks, data, evaluate, models, recipes, store, train
 from tradeoffs.progress import progress
 
 
@@ -58,14 +59,6 @@ def risks(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float, ste
     return Risks(classification=wrong_clean / len(x), adversarial=flipped / len(x))
 
 
-def training_subset(x: torch.Tensor, y: torch.Tensor, n: int | None, trial: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """The ``trial``-th random training subset of size n (each trial of Table 1 draws its own samples)."""
-    if n is None or n >= len(x):
-        return x, y
-    idx = torch.randperm(len(x), generator=torch.Generator().manual_seed(1_000 + trial))[:n]
-    return x[idx], y[idx]
-
-
 def load_mnist_experiment(n_train: int | None, n_test: int | None, device: torch.device
                           ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """MNIST (10 classes): the full training split (subsets are drawn per trial) and the first n_test test images."""
@@ -77,9 +70,9 @@ def load_mnist_experiment(n_train: int | None, n_test: int | None, device: torch
 
 
 def train_joint(*, architecture: str, x: torch.Tensor, y: torch.Tensor, lam: float, eps: float, trial: int,
-                settings, device: torch.device, data_name: str = "mnist", widths: Sequence[int] = (),
-                vgg_width: float = 0.25, steps: int | None = None, step_size: float | None = None) -> nn.Module:
-    """A model trained on Eq. (7) with weight ``lam`` and radius ``eps`` (cached).
+                settings, device: torch.device, widths: Sequence[int] = (), vgg_width: float = 0.25,
+                steps: int | None = None, step_size: float | None = None) -> nn.Module:
+    """A model trained on Eq. (7) with weight ``lam`` and radius ``eps``, through the store (keyed by this call).
 
     ``architecture``: "mlp" (ReLU, ``widths``; MNIST) or "vgg11" (``vgg_width`` times VGG11's units; CIFAR-10).
     ``settings``: the chapter's profile (epochs, batch_size, lr, train_steps, train_step_size, mnist_train).
@@ -87,14 +80,6 @@ def train_joint(*, architecture: str, x: torch.Tensor, y: torch.Tensor, lam: flo
     """
     steps = settings.train_steps if steps is None else steps
     step_size = settings.train_step_size if step_size is None else step_size
-    n = settings.mnist_train
-    xs, ys = training_subset(x, y, n, trial)
-    key = {"data": data_name, "n": len(xs), "architecture": architecture, "widths": list(widths),
-           "vgg_width": vgg_width if architecture == "vgg11" else None, "lam": lam, "eps": eps,
-           "epochs": settings.epochs, "batch_size": settings.batch_size, "lr": settings.lr, "optimizer": "adam",
-           "pgd_steps": steps, "pgd_step_size": step_size, "seed": trial}
-    name = f"joint-{data_name}-{architecture}-" + ("x".join(map(str, widths)) if architecture == "mlp"
-                                                     else f"w{vgg_width:g}") + f"-lam{lam:g}-eps{eps:g}-t{trial}"
     if architecture == "mlp":
         def build() -> nn.Module:
             return models.MLP(int(np.prod(x.shape[1:])), tuple(widths))
@@ -103,13 +88,10 @@ def train_joint(*, architecture: str, x: torch.Tensor, y: torch.Tensor, lam: flo
             return models.VGG11(width=vgg_width)
     else:
         raise ValueError(f"unknown architecture {architecture!r}; valid: 'mlp', 'vgg11'")
-    objective = train.joint(lam=lam, eps=eps, steps=steps, step_size=step_size)
-
-    def fit(model: nn.Module, checkpoint) -> None:
-        train.fit(model, xs, ys, objective, epochs=settings.epochs, batch_size=settings.batch_size,
-                  lr=settings.lr, optimizer="adam", seed=trial, checkpoint=checkpoint, show_progress=False)
-
-    return store.trained_model(name, key, build, fit, device=device)
+    return recipes.suggala_fit(build, recipes.suggala_subset(x, y, settings.mnist_train, trial),
+                               train.joint(lam=lam, eps=eps, steps=steps, step_size=step_size), trial=trial,
+                               epochs=settings.epochs, batch_size=settings.batch_size, lr=settings.lr, device=device,
+                               name=f"joint {architecture} lam={lam:g} eps={eps:g} trial={trial}").model
 
 
 def lambda_sweep(*, lambdas: Sequence[float], trials: int, eps: float, x_train: torch.Tensor,

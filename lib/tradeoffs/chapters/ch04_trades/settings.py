@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from tradeoffs.recipes import SMALLCNN_BUDGETS, SmallCNNBudget
+
 
 @dataclass(frozen=True)
 class TradesChapter:
@@ -11,7 +13,8 @@ class TradesChapter:
 
     Sizes are numbers of images (None: the whole split). ``warm_start``: the TRADES models of Tables 3-4
     start from a naturally trained one of their architecture (Alg. 1, line 3 allows a pre-trained start);
-    the eps = 0.3 models of Tables 5-6 follow ``robust_warm_start`` and ``robust_eps_ramp`` instead.
+    the eps = 0.3 models of Tables 5-6 follow ``eps03`` (:class:`tradeoffs.recipes.SmallCNNBudget`, shared with
+    chapter 2) instead.
     """
 
     toy_samples: int                      # Monte Carlo draws checking Eq. (1) on the Table 1 example
@@ -37,13 +40,6 @@ class TradesChapter:
     sweep_steps: int                      # K in training; paper 20 (step 0.01)
     sweep_eval_steps: int                 # PGD steps of the evaluation; paper 40 (step 0.005)
     sweep_test: int | None
-    robust_natural_train: int | None      # Tables 5-6: the natural SmallCNN (Table 6's "Natural" source)
-    robust_natural_epochs: int
-    robust_train: int | None              # Tables 5-6: Madry and TRADES (1/lambda = 6) SmallCNNs, eps 0.3 (per stage)
-    robust_epochs: int                    # paper 100 (learning rate / 10 at epoch 55)
-    robust_milestones: tuple[int, ...]
-    robust_steps: int                     # K in training; paper 40
-    robust_step_size: float               # at eps 0.3 (scaled with eps in a ramp); paper 0.01
     robust_eval_steps: int                # paper 40 (PGD-40, step 0.01), white-box and black-box
     robust_test: int | None
     pgd_long_steps: int                   # paper 1000
@@ -54,12 +50,7 @@ class TradesChapter:
     strong_restarts: int
     cifar: bool                           # CIFAR-10 parts (Table 4 ResNet-18, Table 5 WRN-34-10)
     cifar_test: int | None
-    # Tables 5-6 budget aids (defaults: the paper's from-scratch run at eps 0.3). ``robust_eps_ramp``: the eps of
-    # successive training stages (one ``train.fit`` call each, ``robust_train`` fresh images per stage, PGD
-    # step ``robust_step_size * eps / 0.3``), ending at 0.3; empty = one stage at 0.3. ``robust_warm_start``:
-    # start from the natural SmallCNN (Alg. 1, line 3).
-    robust_eps_ramp: tuple[float, ...] = ()
-    robust_warm_start: bool = False
+    eps03: SmallCNNBudget                 # Tables 5-6: the natural, Madry and TRADES SmallCNNs (tradeoffs.recipes)
 
 
 SETTINGS = {
@@ -69,29 +60,24 @@ SETTINGS = {
         binary_natural_train=256, binary_natural_epochs=1, binary_train=128, binary_epochs=1, binary_steps=2,
         binary_test=32, lambdas=(2.0, 3.0, 4.0, 5.0), sweep_betas=(0.1, 5.0), sweep_natural_train=256,
         sweep_natural_epochs=1, sweep_train=128, sweep_epochs=1, sweep_steps=2, sweep_eval_steps=3,
-        sweep_test=32, robust_natural_train=256, robust_natural_epochs=1, robust_train=128, robust_epochs=1,
-        robust_milestones=(), robust_steps=2, robust_step_size=0.15, robust_eval_steps=3, robust_test=32,
-        pgd_long_steps=5, pgd_long_test=8, strong_test=4, strong_apgd_steps=5, strong_targets=2,
-        strong_restarts=1, cifar=False, cifar_test=None, robust_eps_ramp=(0.15, 0.3), robust_warm_start=True),
+        sweep_test=32, robust_eval_steps=3, robust_test=32, pgd_long_steps=5, pgd_long_test=8, strong_test=4,
+        strong_apgd_steps=5, strong_targets=2, strong_restarts=1, cifar=False, cifar_test=None,
+        eps03=SMALLCNN_BUDGETS["smoke"]),
     "cpu": TradesChapter(
         toy_samples=100_000, toy_classifiers=200, fig1_points=60, fig1_steps=400, lr=0.02, natural_lr=0.05,
         dropout=0.0, warm_start=True, binary_natural_train=None, binary_natural_epochs=2, binary_train=1_000,
         binary_epochs=1, binary_steps=20, binary_test=500, lambdas=(2.0, 3.0, 4.0, 5.0),
         sweep_betas=(0.1, 1.0, 5.0), sweep_natural_train=10_000, sweep_natural_epochs=2, sweep_train=3_000,
-        sweep_epochs=1, sweep_steps=10, sweep_eval_steps=40, sweep_test=500, robust_natural_train=10_000,
-        robust_natural_epochs=2, robust_train=3_000, robust_epochs=1, robust_milestones=(), robust_steps=5,
-        robust_step_size=0.1, robust_eval_steps=40, robust_test=300, pgd_long_steps=1000,
-        pgd_long_test=32, strong_test=32, strong_apgd_steps=100, strong_targets=3, strong_restarts=1,
-        cifar=False, cifar_test=None, robust_eps_ramp=(0.1, 0.2, 0.3, 0.3), robust_warm_start=True),
+        sweep_epochs=1, sweep_steps=10, sweep_eval_steps=40, sweep_test=500, robust_eval_steps=40,
+        robust_test=300, pgd_long_steps=1000, pgd_long_test=32, strong_test=32, strong_apgd_steps=100,
+        strong_targets=3, strong_restarts=1, cifar=False, cifar_test=None, eps03=SMALLCNN_BUDGETS["cpu"]),
     "paper": TradesChapter(
         toy_samples=1_000_000, toy_classifiers=1_000, fig1_points=60, fig1_steps=1_000, lr=0.01,
         natural_lr=0.01, dropout=0.5, warm_start=False, binary_natural_train=None, binary_natural_epochs=30, binary_train=None,
         binary_epochs=30, binary_steps=20, binary_test=None, lambdas=(2.0, 3.0, 4.0, 5.0),
         sweep_betas=(0.1, 0.2, 0.4, 0.6, 0.8, 1.0, 2.0, 3.0, 4.0, 5.0), sweep_natural_train=None,
         sweep_natural_epochs=50, sweep_train=None, sweep_epochs=50, sweep_steps=20, sweep_eval_steps=40,
-        sweep_test=None, robust_natural_train=None, robust_natural_epochs=100, robust_train=None,
-        robust_epochs=100, robust_milestones=(55,), robust_steps=40, robust_step_size=0.01,
-        robust_eval_steps=40, robust_test=None, pgd_long_steps=1000, pgd_long_test=10_000,
+        sweep_test=None, robust_eval_steps=40, robust_test=None, pgd_long_steps=1000, pgd_long_test=10_000,
         strong_test=1_000, strong_apgd_steps=100, strong_targets=9, strong_restarts=5, cifar=True,
-        cifar_test=None),
+        cifar_test=None, eps03=SMALLCNN_BUDGETS["paper"]),
 }

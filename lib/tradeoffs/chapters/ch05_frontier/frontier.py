@@ -11,46 +11,37 @@ coordinates and strictly better in one.
     points = frontier.sweep(settings, device=device, seed=seed)     # train (or load) and evaluate
     front = frontier.pareto_front([(p.clean, p.robust) for p in points])
 
-Standard, Madry and joint runs are the joint objective at lambda = 0, 1 and lambda, cached under chapter 3's
-names and settings (:func:`tradeoffs.chapters.ch03_joint_objective.joint_risk.train_joint`), so chapter 3's models are shared where the
-settings agree. The training cost of a point is reported two ways: ``train_seconds``, the wall time measured
-when the model was trained (stored beside the model-cache entry, so a cache hit reports the time of the run
-that made the entry, not 0; an entry trained by another chapter without that record gets its gradient
-passes times the measured seconds per pass of the sweep's other runs, ``seconds_source = "estimated"``:
-:func:`fill_estimates`), and the machine-independent
-``gradient_passes``: forward-backward passes over one example, examples x epochs x (1 + K) for a method whose
-inner maximization takes K attack steps, examples x epochs for standard and noise training. Each model's
-evaluation is recorded beside its cache entry too (:func:`cached_evaluation`, keyed by the model's SHA-256,
-the attack settings, the test images and the library's source), so a warm execution re-attacks nothing.
+Standard, Madry and joint runs are the joint objective at lambda = 0, 1 and lambda, trained by chapter 3's
+recipe (``tradeoffs.recipes.suggala_fit``), so the store hands over chapter 3's models wherever the call is the
+same. The training cost of a point is reported two ways: ``train_seconds``, the wall time measured when the
+model was trained (kept in its store entry, so a hit reports the time of the run that trained it, in this
+chapter or another, not 0), and the machine-independent ``gradient_passes``: forward-backward passes over one
+example, examples x epochs x (1 + K) for a method whose inner maximization takes K attack steps, examples x
+epochs for standard and noise training. Each model's evaluation goes through the store too
+(:func:`cached_evaluation`), so a warm execution re-attacks nothing.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 import torch
 from torch import Tensor, nn
 
-from tradeoffs import data, evaluate, models, store, train
+from tradeoffs import data, evaluate, models, recipes, store, train
 from tradeoffs.book.style import METHOD_COLORS
-from tradeoffs.chapters.ch03_joint_objective import joint_risk
 from tradeoffs.progress import progress
 
 __all__ = ["METHODS", "Method", "Point", "attack_eps", "attack_steps", "cached_evaluation", "cost_rows",
-           "dominated_by", "dominates", "estimate_seconds", "evaluate_point", "fill_estimates", "joint_lambda", "method_recipe",
-           "methods", "objective", "pareto_front", "plot_cost", "plot_frontier", "step_size", "sweep",
-           "timed_model", "train_cost", "training_data"]
+           "dominated_by", "dominates", "evaluate_point", "joint_lambda", "methods", "objective",
+           "pareto_front", "plot_cost", "plot_frontier", "step_size", "sweep", "train_cost", "training_data"]
 
 METHODS = ("standard", "noise", "madry", "trades", "joint")
 """The training methods, in the order the chapter lists them."""
 
 PARAMETER = {"standard": "", "noise": "sigma", "madry": "eps", "trades": "1/lambda", "joint": "lambda"}
-COST_SUFFIX = ".train.json"  # beside a cache entry <name>-<key>.pt: the measured training time
 
 
 # ------------------------------------------------------------------------------------ methods
@@ -76,15 +67,6 @@ class Method:
         name = {"standard": "standard", "noise": "noise", "madry": "Madry", "trades": "TRADES",
                 "joint": "joint"}[self.kind]
         return name if self.value is None else f"{name} {PARAMETER[self.kind]}={self.value:g}"
-
-    def cache_name(self, settings) -> str:
-        """The model-cache name: chapter 3's ``joint-mnist-mlp-<widths>-lam<lambda>-eps<eps>-t<seed>`` for
-        standard (lambda = 0), Madry (lambda = 1) and joint runs, ``frontier-mnist-mlp-...`` for the others."""
-        widths = "x".join(map(str, settings.widths))
-        if self.kind in ("standard", "madry", "joint"):
-            return f"joint-mnist-mlp-{widths}-lam{joint_lambda(self):g}-eps{attack_eps(self, settings):g}-t{{trial}}"
-        knob = f"sigma{self.value:g}" if self.kind == "noise" else f"beta{self.value:g}-eps{settings.train_eps:g}"
-        return f"frontier-mnist-mlp-{widths}-{self.kind}-{knob}-t{{trial}}"
 
 
 def methods(settings) -> list[Method]:
@@ -135,22 +117,6 @@ def objective(method: Method, settings) -> train.Objective:
     return train.joint(lam=joint_lambda(method), eps=eps, steps=settings.train_steps, step_size=step)
 
 
-def method_recipe(method: Method, settings, seed: int) -> dict:
-    """A run's cache settings: chapter 3's key (:func:`tradeoffs.chapters.ch03_joint_objective.joint_risk.train_joint`) for standard, Madry
-    and joint runs (so its models are shared where the settings agree), the same plus ``method`` and the
-    method's parameter for noise and TRADES."""
-    key = {"data": "mnist", "n": settings.train_size, "architecture": "mlp", "widths": list(settings.widths),
-           "vgg_width": None, "lam": joint_lambda(method), "eps": attack_eps(method, settings),
-           "epochs": settings.epochs, "batch_size": settings.batch_size, "lr": settings.lr, "optimizer": "adam",
-           "pgd_steps": settings.train_steps, "pgd_step_size": step_size(method, settings), "seed": seed}
-    if method.kind == "noise":
-        key |= {"method": "noise", "sigma": method.value, "lam": None, "eps": 0.0, "pgd_steps": 0,
-                "pgd_step_size": None}
-    elif method.kind == "trades":
-        key |= {"method": "trades", "beta": method.value, "lam": None}
-    return key
-
-
 # ------------------------------------------------------------------------------ cost accounting
 
 
@@ -160,71 +126,6 @@ def train_cost(method: Method, settings) -> int:
     k = attack_steps(method, settings)
     extra = 1 if method.kind == "joint" and method.value not in (0, 1) else 0
     return settings.train_size * settings.epochs * (1 + k + extra)
-
-
-def _entry(name: str, settings: dict) -> Path:
-    return store.models_dir() / f"{name}-{store.cache_key(name, settings)}.pt"
-
-
-def timed_model(name: str, settings: dict, build: Callable[[], nn.Module],
-                fit: Callable[[nn.Module, Path], object], *, device: torch.device,
-                estimate: Callable[[], float] | None = None) -> tuple[nn.Module, float | None, str, bool]:
-    """:func:`tradeoffs.store.trained_model` that also returns the training wall time.
-
-    On a miss the training is timed and the seconds are written to ``<entry>.train.json`` beside the cache
-    entry; on a hit they are read from there (``"measured"``, the time of the run that made the entry).
-    An entry without that record (trained by another chapter) is timed by ``estimate()`` if given
-    (``"estimated"``, and recorded as such), else reported as None (``"unknown"``).
-    Returns (model, seconds, source, hit).
-    """
-    entry = _entry(name, settings)
-    record = entry.with_name(entry.name.removesuffix(".pt") + COST_SUFFIX)
-    hit = entry.exists()
-    spent: dict[str, float] = {}
-
-    def timed(model: nn.Module, checkpoint: Path) -> None:
-        started = time.perf_counter()
-        fit(model, checkpoint)
-        spent["seconds"] = time.perf_counter() - started
-
-    model = store.trained_model(name, settings, build, timed, device=device)
-    if "seconds" in spent:  # trained now (a corrupt entry counts as a miss)
-        record.write_text(json.dumps({"train_seconds": round(spent["seconds"], 3), "device": str(device),
-                                      "torch_threads": torch.get_num_threads(),
-                                      "trained_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}) + "\n")
-        return model, spent["seconds"], "measured", False
-    if record.exists():
-        saved = json.loads(record.read_text())
-        return model, float(saved["train_seconds"]), saved.get("source", "measured"), hit
-    if estimate is not None:  # recorded too, so that every later execution reports the same estimate
-        seconds = estimate()
-        record.write_text(json.dumps({"train_seconds": round(seconds, 3), "source": "estimated",
-                                      "device": str(device), "torch_threads": torch.get_num_threads(),
-                                      "estimated_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}) + "\n")
-        return model, seconds, "estimated", hit
-    return model, None, "unknown", hit
-
-
-def estimate_seconds(build: Callable[[], nn.Module], objective_: train.Objective, x: Tensor, y: Tensor, *,
-                     batch_size: int, epochs: int, lr: float, batches: int = 20, warmup: int = 3) -> float:
-    """Wall time of ``epochs`` passes over (x, y), extrapolated from the median of ``batches`` timed Adam steps
-    of ``objective_`` on a fresh model, after ``warmup`` untimed steps (the first steps of a process are slow:
-    kernels are set up, memory is allocated)."""
-    per_epoch = -(-len(x) // batch_size)
-    times = []
-    with torch.random.fork_rng(devices=[]):  # the caller's random state is left as it was
-        model = build().to(x.device).train()
-        opt = torch.optim.Adam(model.parameters(), lr=lr)
-        for i in range(warmup + batches):
-            started = time.perf_counter()
-            idx = torch.arange(i * batch_size, (i + 1) * batch_size, device=x.device) % len(x)
-            opt.zero_grad(set_to_none=True)
-            objective_(model, x[idx], y[idx]).backward()
-            opt.step()
-            if i >= warmup:
-                times.append(time.perf_counter() - started)
-    times.sort()
-    return times[len(times) // 2] * per_epoch * epochs
 
 
 # ---------------------------------------------------------------------------------- the sweep
@@ -241,8 +142,7 @@ class Point:
     robust: float                  # % under the strong attack at the sweep's eps
     robust_pgd: float              # % under PGD (the cheap protocol of chapter 4), same images
     robust_large_eps: float        # % under PGD-40 (step 0.01) at settings.large_eps (0.3), same images
-    train_seconds: float | None    # wall time of its training run
-    seconds_source: str            # "measured", "estimated" or "unknown"
+    train_seconds: float           # wall time of its training run (when it was trained)
     attack_steps: int              # K per example and epoch
     gradient_passes: int           # examples x epochs x (1 + K ...)
     cache_hit: bool                # loaded from the model cache (trained by this or another chapter)
@@ -276,10 +176,10 @@ def evaluate_point(model: nn.Module, x: Tensor, y: Tensor, settings, *, show_pro
 
 
 def training_data(settings, seed: int, device: torch.device) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    """The training subset (chapter 3's: ``settings.train_size`` images drawn for trial ``seed``) and the first
-    ``settings.test_size`` test images, on ``device``."""
+    """The training subset (chapter 3's: ``settings.train_size`` images drawn for trial ``seed``,
+    ``tradeoffs.recipes.suggala_subset``) and the first ``settings.test_size`` test images, on ``device``."""
     x, y = data.load_mnist("train")
-    xs, ys = joint_risk.training_subset(x, y, settings.train_size, seed)
+    xs, ys = recipes.suggala_subset(x, y, settings.train_size, seed)
     xt, yt = data.load_mnist("test")
     return xs.to(device), ys.to(device), xt[: settings.test_size].to(device), yt[: settings.test_size].to(device)
 
@@ -292,80 +192,40 @@ def sweep(settings, *, device: torch.device, seed: int = 0, show_progress: bool 
     training subset with its own objective (:func:`objective`), then evaluated by :func:`evaluate_point`.
     """
     x, y, xt, yt = training_data(settings, seed, device)
-    build = lambda: models.MLP(784, tuple(settings.widths))  # noqa: E731
+    build = lambda: models.MLP(784, tuple(settings.widths))
     points = []
     bar = progress(methods(settings), desc="frontier", unit="model", disable=not show_progress)
     for method in bar:
-        objective_ = objective(method, settings)
-        name = method.cache_name(settings).format(trial=seed)
-        fit_kw = dict(epochs=settings.epochs, batch_size=settings.batch_size, lr=settings.lr, optimizer="adam",
-                      seed=seed)
-
-        def fit(model: nn.Module, checkpoint: Path, objective_=objective_) -> None:
-            train.fit(model, x, y, objective_, checkpoint=checkpoint, show_progress=False, **fit_kw)
-
-        model, seconds, source, hit = timed_model(name, method_recipe(method, settings, seed), build, fit,
-                                                  device=device)
-        result, eval_hit = cached_evaluation(model, _entry(name, method_recipe(method, settings, seed)), xt, yt,
-                                             settings)
+        run = recipes.suggala_fit(build, (x, y), objective(method, settings), trial=seed, epochs=settings.epochs,
+                                  batch_size=settings.batch_size, lr=settings.lr, device=device,
+                                  name=f"frontier {method.label}")
+        result, eval_hit = cached_evaluation(run.model, xt, yt, settings)
         points.append(Point(method=method.kind, value=method.value, label=method.label, clean=result["clean"],
                             robust=result["strong"], robust_pgd=result["pgd"], robust_large_eps=result["large"],
-                            train_seconds=seconds, seconds_source=source, attack_steps=attack_steps(method, settings),
-                            gradient_passes=train_cost(method, settings), cache_hit=hit,
-                            eval_seconds=result["seconds"], eval_cached=eval_hit))
-    return fill_estimates(points)
-
-
-def fill_estimates(points: Sequence[Point]) -> list[Point]:
-    """Give the points whose training time is unknown (models another chapter trained) an estimate: their
-    gradient passes times the median seconds per gradient pass of the measured points of the same kind (with
-    an attack, or without). Timing a few batches in this process instead proved unreliable (the first steps
-    of a process are several times slower than a run's average). Points stay unknown when nothing of their
-    kind was measured."""
-    out = list(points)
-    for attack in (True, False):
-        rates = sorted(p.train_seconds / p.gradient_passes for p in points
-                       if p.seconds_source == "measured" and (p.attack_steps > 0) == attack)
-        if not rates:
-            continue
-        rate = rates[len(rates) // 2]
-        for i, p in enumerate(out):
-            if p.seconds_source == "unknown" and (p.attack_steps > 0) == attack:
-                out[i] = dataclasses.replace(p, train_seconds=rate * p.gradient_passes, seconds_source="estimated")
-    return out
+                            train_seconds=run.record["train_seconds"],
+                            attack_steps=attack_steps(method, settings), gradient_passes=train_cost(method, settings),
+                            cache_hit=run.hit, eval_seconds=result["seconds"], eval_cached=eval_hit))
+    return points
 
 
 EVAL_FIELDS = ("test_size", "eval_eps", "strong_apgd_steps", "strong_targets", "strong_steps", "strong_restarts",
                "pgd_steps", "pgd_step_size", "large_eps")
 
 
-def cached_evaluation(model: nn.Module, entry: Path, x: Tensor, y: Tensor, settings) -> tuple[dict, bool]:
-    """:func:`evaluate_point` of the cached model ``entry``, itself cached beside the entry
-    (``<entry>.eval-<key>.json``), keyed by the model's SHA-256, the evaluation settings, the test data and the
-    library's source (``store.library_digest``, as for memoized results), so a warm execution does not attack
-    the same model with the same attacks again, and a change to the attacks does. An unreadable record is
-    evaluated again. Returns (result, cache hit)."""
-    protocol = {"model_sha256": _sidecar_sha(entry), "data_sha256": store.tensor_digest(x, y),
-                "library": store.library_digest()[:16], **{k: getattr(settings, k) for k in EVAL_FIELDS}}
-    key = store.cache_key("evaluation", protocol)
-    record = entry.with_name(entry.name.removesuffix(".pt") + f".eval-{key}.json")
-    if protocol["model_sha256"] is not None and record.exists():
-        try:
-            return json.loads(record.read_text()), True
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            record.unlink()
-    started = time.perf_counter()
-    clean, strong, pgd, large = evaluate_point(model, x, y, settings)
-    result = {"clean": clean, "strong": strong, "pgd": pgd, "large": large,
-              "seconds": round(time.perf_counter() - started, 3), "protocol": protocol}
-    if protocol["model_sha256"] is not None:
-        record.write_text(json.dumps(result, indent=1, sort_keys=True) + "\n")
-    return result, False
+def cached_evaluation(model: nn.Module, x: Tensor, y: Tensor, settings) -> tuple[dict, bool]:
+    """:func:`evaluate_point` of ``model`` on (x, y), through the store (``tradeoffs.store.cached``: checked,
+    keyed by the model's weights, the test data, the evaluation settings and the library's source), so a warm
+    execution does not attack the same model with the same attacks again, and a change to the attacks does.
+    Returns ({"clean", "strong", "pgd", "large", "seconds"}, whether the store held it)."""
+    protocol = {k: getattr(settings, k) for k in EVAL_FIELDS}
+    entry = store.results_dir() / f"frontier.evaluation-{store.key(model, x, y, protocol, store.library_digest())}.pt"
 
-
-def _sidecar_sha(entry: Path) -> str | None:
-    sidecar = entry.with_name(entry.name + ".sha256")
-    return sidecar.read_text().strip() if sidecar.exists() else None
+    def evaluation() -> dict:
+        started = time.perf_counter()
+        clean, strong, pgd, large = evaluate_point(model, x, y, settings)
+        return {"clean": clean, "strong": strong, "pgd": pgd, "large": large,
+                "seconds": round(time.perf_counter() - started, 3)}
+    return store.cached(entry, evaluation, what="frontier.evaluation")
 
 
 # ------------------------------------------------------------------------------- Pareto front
@@ -419,31 +279,27 @@ def plot_frontier(ax, points: Sequence[Point], front: Sequence[int], *, robust_l
 
 
 def plot_cost(ax, points: Sequence[Point]) -> None:
-    """Robust accuracy against training wall time (log scale), one colour and marker per method; hollow
-    markers for estimated times (:func:`fill_estimates`)."""
+    """Robust accuracy against training wall time (log scale), one colour and marker per method."""
     for kind in METHODS:
         color, marker = METHOD_STYLE[kind]
-        for estimated in (False, True):
-            mine = [p for p in points if p.method == kind and p.train_seconds is not None
-                    and (p.seconds_source == "estimated") == estimated]
-            ax.scatter([p.train_seconds for p in mine], [p.robust for p in mine], marker=marker, s=45,
-                       color="none" if estimated else color, edgecolors=color, zorder=3)
-    ax.set(xscale="log", xlabel="training wall time (s, log scale; hollow: estimated)",
+        mine = [p for p in points if p.method == kind]
+        ax.scatter([p.train_seconds for p in mine], [p.robust for p in mine], marker=marker, s=45, color=color,
+                   zorder=3)
+    ax.set(xscale="log", xlabel="training wall time (s, log scale)",
            ylabel="robust accuracy (%)")
 
 
 def cost_rows(points: Sequence[Point], front: Sequence[int], settings) -> tuple[list[str], list[list[str]]]:
     """The chapter's table: (header, rows) with each model's clean and robust accuracies, its training cost
-    (K, gradient passes, seconds; "est." when estimated), whether it is on the front, and what dominates it."""
+    (K, gradient passes, seconds), whether it is on the front, and what dominates it."""
     beaten_by = dominated_by([(p.clean, p.robust) for p in points])
     header = ["model", "clean (%)", "robust, strong (%)", f"robust, PGD-{settings.pgd_steps} (%)",
               f"PGD-40 at eps {settings.large_eps:g} (%)", "K", "gradient passes", "training (s)", "Pareto",
               "dominated by"]
     rows = []
     for i, p in enumerate(points):
-        seconds = "unknown" if p.train_seconds is None else f"{p.train_seconds:.1f}" + (
-            " (est.)" if p.seconds_source == "estimated" else "")
         rows.append([p.label, f"{p.clean:.1f}", f"**{p.robust:.1f}**", f"{p.robust_pgd:.1f}",
-                     f"{p.robust_large_eps:.1f}", str(p.attack_steps), f"{p.gradient_passes:,}", seconds,
+                     f"{p.robust_large_eps:.1f}", str(p.attack_steps), f"{p.gradient_passes:,}",
+                     f"{p.train_seconds:.1f}",
                      "yes" if i in front else "", ", ".join(points[j].label for j in beaten_by[i])])
     return header, rows

@@ -12,7 +12,7 @@ class Frontier:
     Every run trains ``MLP(784, widths)`` from the same initialization for ``epochs`` epochs of Adam (``lr``,
     ``batch_size``) on the same ``train_size`` images (chapter 3's subset) with its own objective. Attacks inside
     training: ``train_steps`` steps of eps / ``step_divisor``, at ``train_eps`` for TRADES and the joint objective,
-    at each ``madry_eps`` for Madry. Where these equal chapter 3's, its models are shared through the cache.
+    at each ``madry_eps`` for Madry. Where these equal chapter 3's, its models are shared through the store.
     """
 
     widths: tuple[int, ...]               # hidden units (chapter 3 Fig. 3a: (400,))
