@@ -365,6 +365,17 @@ def subset(x: torch.Tensor, y: torch.Tensor, n: int | None, seed: int = 0) -> tu
     return x[order], y[order]
 
 
+def digit_pair(split: str, digits: tuple[int, int], n: int | None = None, seed: int = 0, *,
+               flatten: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """A binary MNIST problem: ``digits[0]`` (label -1.0) against ``digits[1]`` (label +1.0), images
+    ``[N, 1, 28, 28]`` (``[N, 784]`` when ``flatten``); a fixed random subset of ``n`` images (:func:`subset`)."""
+    if len(digits) != 2 or digits[0] == digits[1]:
+        raise ValueError(f"digit_pair needs two different digits, got {digits}")
+    x, y = load_mnist(split, digits=digits)
+    x, y = subset(x.flatten(1) if flatten else x, torch.where(y == digits[1], 1.0, -1.0), n, seed)
+    return x, y
+
+
 def load_cifar10(split: str = "train") -> tuple[torch.Tensor, torch.Tensor]:
     """Load CIFAR-10 as ``(x float32 [N, 3, 32, 32] in [0, 1], y int64 [N])`` via torchvision.
 

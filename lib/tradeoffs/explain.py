@@ -18,6 +18,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from tradeoffs import attacks
+
 
 def _logit_grad(model: nn.Module, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     x = x.detach().requires_grad_(True)
@@ -29,30 +31,30 @@ def _logit_grad(model: nn.Module, x: torch.Tensor, target: torch.Tensor) -> torc
 
 
 def gradient(model: nn.Module, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """grad_x of the ``target`` logit at x (per example)."""
-    model.eval()
-    return _logit_grad(model, x, target)
+    """grad_x of the ``target`` logit at x (per example), the model in eval mode."""
+    with attacks.eval_mode(model):
+        return _logit_grad(model, x, target)
 
 
 def integrated_gradients(model: nn.Module, x: torch.Tensor, target: torch.Tensor, *, steps: int = 50,
                          baseline: torch.Tensor | None = None) -> torch.Tensor:
     """Integrated gradients with ``steps`` Riemann points on the straight path from ``baseline`` (default 0) to x."""
-    model.eval()
     baseline = torch.zeros_like(x) if baseline is None else baseline
     total = torch.zeros_like(x)
-    for k in range(1, steps + 1):
-        total += _logit_grad(model, baseline + (k / steps) * (x - baseline), target)
+    with attacks.eval_mode(model):
+        for k in range(1, steps + 1):
+            total += _logit_grad(model, baseline + (k / steps) * (x - baseline), target)
     return (x - baseline) * total / steps
 
 
 def smoothgrad(model: nn.Module, x: torch.Tensor, target: torch.Tensor, *, sigma: float = 0.5, samples: int = 50,
                generator: torch.Generator | None = None) -> torch.Tensor:
     """SmoothGrad: the gradient averaged over ``samples`` Gaussian perturbations of standard deviation sigma."""
-    model.eval()
     total = torch.zeros_like(x)
-    for _ in range(samples):
-        noise = torch.randn(x.shape, generator=generator, device="cpu").to(x.device)
-        total += _logit_grad(model, x + sigma * noise, target)
+    with attacks.eval_mode(model):
+        for _ in range(samples):
+            noise = torch.randn(x.shape, generator=generator, device="cpu").to(x.device)
+            total += _logit_grad(model, x + sigma * noise, target)
     return total / samples
 
 

@@ -3,7 +3,8 @@
 * The binary MNIST experiment of 001 Sec. 2.3 / App. A: a linear classifier w.x + b on 5 (label -1) against
   7 (label +1), cross-entropy (logistic) loss, 100 epochs of full-batch gradient descent, standard or
   l_inf-adversarial (eps = 0.2); the feature-label correlation of every pixel; and standard training on only
-  the k most correlated pixels (Fig. 2c): ``binary_mnist``, ``train_linear``, ``feature_label_correlation``,
+  the k most correlated pixels (Fig. 2c; the data: ``tradeoffs.data.digit_pair``): ``train_linear``,
+  ``feature_label_correlation``,
   ``top_k_curve``.
 * What robust models see (001 Fig. 3-5): large-eps adversarial examples, interpolations and loss gradients,
   with two measurable proxies for "looks like the other class" and "gradient on the digit":
@@ -28,14 +29,6 @@ from tradeoffs import attacks, evaluate, models, store, train
 from tradeoffs.progress import progress
 
 # --------------------------------------------------------------------- 001: binary MNIST, linear model
-
-
-def binary_mnist(split: str, digits: tuple[int, int] = (5, 7)) -> tuple[Tensor, Tensor]:
-    """MNIST ``digits[0]`` (label -1) against ``digits[1]`` (label +1), images flattened: (x [N, 784], y [N])."""
-    from tradeoffs.data import load_mnist
-
-    x, y = load_mnist(split, digits=digits)
-    return x.flatten(1), torch.where(y == digits[1], 1.0, -1.0)
 
 
 def smoothness_step(x: Tensor, iterations: int = 50) -> float:
@@ -163,10 +156,10 @@ def interpolation(x: Tensor, x_adv: Tensor, points: int) -> Tensor:
 
 
 def loss_gradients(model: nn.Module, x: Tensor, y: Tensor) -> Tensor:
-    """001 Sec. 3.3 (Fig. 5): the gradient of each example's loss with respect to its input pixels."""
-    model.eval()
+    """001 Sec. 3.3 (Fig. 5): the gradient of each example's loss with respect to its input pixels (eval mode)."""
     x = x.detach().clone().requires_grad_(True)
-    loss = attacks.default_loss(model(x), y).sum()
+    with attacks.eval_mode(model):
+        loss = attacks.default_loss(model(x), y).sum()
     (grad,) = torch.autograd.grad(loss, x)
     return grad.detach()
 
@@ -212,17 +205,17 @@ def match_representation(model: nn.Module, x_target: Tensor, x_start: Tensor, *,
     """002 Eq. (5) / Fig. 5: x_r = argmin_{z in [0,1]^d} ||g(z) - g(x)||_2, from z = x_start, by normalized
     gradient descent (each step has l2 length ``step_size``), clipped to [0, 1] after every step (App. C.4)."""
     g = representation(model)
-    model.eval()
-    with torch.no_grad():
-        target = g(x_target)
-    z = x_start.detach().clone()
-    for _ in range(steps):
-        z.requires_grad_(True)
-        with torch.enable_grad():
-            loss = (g(z) - target).norm(dim=1).sum()
-            (grad,) = torch.autograd.grad(loss, z)
-        norms = grad.flatten(1).norm(dim=1).clamp_min(1e-12).reshape(-1, *([1] * (z.dim() - 1)))
-        z = (z.detach() - step_size * grad / norms).clamp(0, 1)
+    with attacks.eval_mode(model):
+        with torch.no_grad():
+            target = g(x_target)
+        z = x_start.detach().clone()
+        for _ in range(steps):
+            z.requires_grad_(True)
+            with torch.enable_grad():
+                loss = (g(z) - target).norm(dim=1).sum()
+                (grad,) = torch.autograd.grad(loss, z)
+            norms = grad.flatten(1).norm(dim=1).clamp_min(1e-12).reshape(-1, *([1] * (z.dim() - 1)))
+            z = (z.detach() - step_size * grad / norms).clamp(0, 1)
     return z.detach()
 
 
@@ -345,8 +338,8 @@ def training_settings(protocol, method: str, seed: int = 0) -> Training:
     """The :class:`Training` of ``method`` "standard" or "l2" (002 App. C.3: Madry PGD adversarial training in
     l2), from a ``settings.IlyasProtocol``."""
     p = protocol
-    common = dict(architecture=p.architecture, lr=p.lr, batch_size=p.batch_size, weight_decay=p.weight_decay,
-                  milestones=tuple(p.milestones), seed=seed)
+    common = {"architecture": p.architecture, "lr": p.lr, "batch_size": p.batch_size,
+              "weight_decay": p.weight_decay, "milestones": tuple(p.milestones), "seed": seed}
     if method == "standard":
         return Training(objective=train.standard(), epochs=p.epochs, **common)
     if method == "l2":

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from tradeoffs import attacks, data, evaluate, models, recipes, store, train
+from tradeoffs import attacks, evaluate, models, recipes, store, train
 from tradeoffs.progress import progress
 
 
@@ -51,22 +51,12 @@ def risks(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float, ste
         with torch.no_grad():
             clean_ok = evaluate.predict(model(xb)) == yb
         x_adv = attacks.pgd(model, xb, yb, eps=eps, steps=steps, step_size=step_size)
-        assert float((x_adv - xb).abs().max()) <= eps + 1e-6 and 0 <= float(x_adv.min()) and float(x_adv.max()) <= 1
+        evaluate.check_threat_model(x_adv, xb, eps=eps, norm="linf", clip=(0.0, 1.0), source="PGD")
         with torch.no_grad():
             adv_ok = evaluate.predict(model(x_adv)) == yb
         wrong_clean += int((~clean_ok).sum())
         flipped += int((clean_ok & ~adv_ok).sum())
     return Risks(classification=wrong_clean / len(x), adversarial=flipped / len(x))
-
-
-def load_mnist_experiment(n_train: int | None, n_test: int | None, device: torch.device
-                          ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """MNIST (10 classes): the full training split (subsets are drawn per trial) and the first n_test test images."""
-    x_train, y_train = data.load_mnist("train")
-    x_test, y_test = data.load_mnist("test")
-    if n_test is not None:
-        x_test, y_test = x_test[:n_test], y_test[:n_test]
-    return x_train.to(device), y_train.to(device), x_test.to(device), y_test.to(device)
 
 
 def train_joint(*, architecture: str, x: torch.Tensor, y: torch.Tensor, lam: float, eps: float, trial: int,

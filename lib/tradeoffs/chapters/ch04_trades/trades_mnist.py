@@ -22,20 +22,9 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from tradeoffs import attacks, data, evaluate, store, train
+from tradeoffs import attacks, evaluate, store, train
 
-BINARY_DIGITS = (1, 3)  # Table 3: negatives are "1", positives "3"
-
-
-def binary_mnist(split: str, n: int | None = None, seed: int = 0) -> tuple[Tensor, Tensor]:
-    """MNIST "1" (label -1) vs "3" (label +1), Sec. 5.1; a fixed random subset of n images if n is given."""
-    x, y = data.load_mnist(split, digits=BINARY_DIGITS)
-    return data.subset(x, torch.where(y == BINARY_DIGITS[1], 1.0, -1.0), n, seed)
-
-
-def mnist(split: str, n: int | None = None, seed: int = 0) -> tuple[Tensor, Tensor]:
-    """The ten-class MNIST split, or a fixed random subset of n images."""
-    return data.subset(*data.load_mnist(split), n, seed)
+BINARY_DIGITS = (1, 3)  # Table 3: negatives are "1", positives "3" (``tradeoffs.data.digit_pair``)
 
 
 def sign_labels(model: nn.Module, x: Tensor) -> Tensor:

@@ -32,6 +32,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from tradeoffs import attacks
+
 
 @dataclass(frozen=True)
 class Piecewise:
@@ -204,11 +206,11 @@ def grid_robust_error(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: f
                       grid: int = 41) -> float:
     """Fraction of the 2-D points (x, y) with some point of the l_inf square B(x, eps) ∩ [0, 1]^2
     misclassified, found by evaluating the model on a grid x grid lattice of the square."""
-    model.eval()
     offsets = torch.linspace(-eps, eps, grid, device=x.device)
     lattice = torch.stack(torch.meshgrid(offsets, offsets, indexing="ij"), -1).reshape(-1, 2)
     wrong = []
-    for xi, yi in zip(x, y):
-        pred = model((xi + lattice).clamp(0, 1)).argmax(1)
-        wrong.append(bool((pred != yi).any()))
+    with attacks.eval_mode(model):
+        for xi, yi in zip(x, y):
+            pred = model((xi + lattice).clamp(0, 1)).argmax(1)
+            wrong.append(bool((pred != yi).any()))
     return float(np.mean(wrong))
