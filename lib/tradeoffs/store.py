@@ -384,7 +384,7 @@ UNKEYED_FIT_ARGUMENTS = frozenset({"show_progress", "desc", "checkpoint"})
 
 def _fit_arguments(fit_function: Callable, fit_kw: dict) -> dict:
     """``fit_kw`` with ``train.fit``'s defaults filled in, less :data:`UNKEYED_FIT_ARGUMENTS`."""
-    if UNKEYED_FIT_ARGUMENTS - {"show_progress", "desc"} & fit_kw.keys():
+    if "checkpoint" in fit_kw:
         raise TypeError("store.fit chooses the checkpoint itself (beside the entry); do not pass checkpoint=")
     parameters = inspect.signature(fit_function).parameters
     unknown = set(fit_kw) - set(parameters)
