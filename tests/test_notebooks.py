@@ -5,6 +5,7 @@ from pathlib import Path
 import jupytext
 import nbformat
 import pytest
+from tradeoffs.book import repository
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCES = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.md"))
@@ -38,11 +39,11 @@ def test_committed_ipynb_has_no_outputs(source):
 def test_chapter_opens_with_badge_install_and_parameters(source):
     nb = jupytext.read(source)
     assert nb.cells[0].cell_type == "markdown"
-    badge = f"colab.research.google.com/github/tradeoffs-book/tradeoffs/blob/main/notebooks/{source.stem}.ipynb"
-    assert badge in nb.cells[0].source, "the first cell needs the Open in Colab badge of this notebook"
+    assert repository.read().badge(source.stem) in nb.cells[0].source, (
+        "the first cell needs the Open in Colab badge of this notebook: run `python -m tradeoffs.book.repository`")
     code = [c for c in nb.cells if c.cell_type == "code"]
     install, parameters, start = code[0], code[1], code[2]
-    assert "import tradeoffs" in install.source and "%pip install" in install.source
+    assert "import tradeoffs" in install.source and repository.read().install() in install.source
     assert "parameters" in parameters.metadata.get("tags", [])
     for line in ('profile = "cpu"', 'device = "auto"', "seed = 0"):
         assert line in parameters.source
