@@ -63,6 +63,7 @@ notebooks: setup  ## after editing notebooks/*.md: regenerate the paired .ipynb 
 	$(VENV)/bin/jupytext --sync notebooks/[0-9][0-9]_*.md
 
 test: setup data  ## the test suite: library, claims, data, pairing, every chapter in the smoke profile, the book build, its pages in Chromium
+	$(VENV)/bin/actionlint .github/workflows/*.yml
 	$(PY) -m pytest
 
 check-html: setup  ## open every page of _build/html in headless Chromium (console errors, images); screenshots -> build/screenshots
