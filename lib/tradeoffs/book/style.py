@@ -1,4 +1,10 @@
-"""The book's shared figure style: one look, and one colour per training method across chapters."""
+"""The book's one figure style: vector figures at the text column's width, and one colour per training method.
+
+Every chapter calls :func:`use_book_style` (through ``runtime.start_chapter``). In a notebook it also makes the
+figures SVG (vector: sharp at any zoom, text as paths, so they look the same without the book's fonts) and
+fits every figure wider than the column to the column before it is drawn, so the text of a figure is shown at
+its size in points (a figure shrunk by the browser shrinks its labels with it).
+"""
 
 from __future__ import annotations
 
@@ -6,26 +12,77 @@ import matplotlib as mpl
 
 METHOD_COLORS = {
     "standard": "#1f77b4",
-    "adversarial": "#d62728",
-    "noise": "#2ca02c",
+    "adversarial": "#d62728",  # Madry et al.'s PGD adversarial training
+    "noise": "#2ca02c",  # data-randomized (Gaussian noise) training
     "trades": "#9467bd",
+    "joint": "#ff7f0e",  # the joint objective R + lambda R_adv (Suggala et al.)
 }
+"""The colour of each training method, the same in every chapter."""
+
+OTHER_COLORS = ("#4d4d4d", "#8c564b", "#17becf", "#bcbd22", "#e377c2", "#7f7f7f")
+"""The colour cycle for lines that are not a method: none of them is a method's colour."""
+
+COLUMN_INCHES = 8.0
+"""The width of the book's text column (about 770 CSS px at 96 px per inch, the theme's at 1400 px)."""
+
+FIGURE_FORMAT = "svg"
 
 
 def use_book_style() -> None:
-    """Set matplotlib defaults for every figure of the book (sizes readable in the rendered HTML)."""
+    """Set matplotlib's defaults for every figure of the book, and the notebook's figure format and width."""
     mpl.rcParams.update({
-        "figure.figsize": (8.0, 3.6),
-        "figure.dpi": 110,
+        "figure.figsize": (COLUMN_INCHES, 3.4),
+        "figure.dpi": 96,
         "figure.constrained_layout.use": True,
-        "savefig.dpi": 150,
+        "savefig.dpi": 192,
+        "svg.fonttype": "path",
+        "axes.prop_cycle": mpl.cycler(color=list(OTHER_COLORS)),
         "axes.grid": True,
         "grid.alpha": 0.3,
         "axes.spines.top": False,
         "axes.spines.right": False,
+        "axes.titlesize": 10.5,
+        "axes.labelsize": 10,
+        "xtick.labelsize": 9.5,
+        "ytick.labelsize": 9.5,
+        "legend.fontsize": 9,
         "legend.frameon": False,
         "font.size": 10,
+        "lines.linewidth": 1.6,
     })
+    _notebook_figures()
+
+
+def fit_to_column(figure) -> None:
+    """Narrow a figure wider than the text column to the column, keeping its height (its text keeps its size)."""
+    width, height = figure.get_size_inches()
+    if width > COLUMN_INCHES + 1e-6:
+        figure.set_size_inches(COLUMN_INCHES, height)
+
+
+def _notebook_figures() -> None:
+    """In IPython: figures are shown as SVG, each fitted to the column first. Elsewhere: nothing."""
+    try:
+        from IPython import get_ipython
+        from matplotlib.figure import Figure
+        from matplotlib_inline.backend_inline import set_matplotlib_formats
+    except ImportError:
+        return
+    shell = get_ipython()
+    if shell is None:
+        return
+    set_matplotlib_formats(FIGURE_FORMAT)
+    formatter = shell.display_formatter.formatters["image/svg+xml"]
+    draw = formatter.lookup_by_type(Figure)
+    if getattr(draw, "fits_to_column", False):
+        return
+
+    def fitted(figure):
+        fit_to_column(figure)
+        return draw(figure)
+
+    fitted.fits_to_column = True
+    formatter.for_type(Figure, fitted)
 
 
 def markdown_table(header: list[str], rows: list[list]) -> str:

@@ -247,7 +247,7 @@ def pareto_front(values: Sequence[Sequence[float]]) -> list[int]:
 
 METHOD_STYLE = {"standard": (METHOD_COLORS["standard"], "o"), "noise": (METHOD_COLORS["noise"], "s"),
                 "madry": (METHOD_COLORS["adversarial"], "^"), "trades": (METHOD_COLORS["trades"], "D"),
-                "joint": ("#ff7f0e", "v")}
+                "joint": (METHOD_COLORS["joint"], "v")}
 """Colour (the book's colour per method, ``tradeoffs.style.METHOD_COLORS``) and marker of each method."""
 
 
