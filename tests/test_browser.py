@@ -2,15 +2,21 @@
 
 A page fails on: a load that does not succeed, a console error or uncaught exception, a local resource
 that does not load (script, stylesheet, image, font), or an image that is missing or empty (no pixels,
-or every pixel the same colour). A full-page PNG screenshot of every book page is kept in
-``build/screenshots/`` (``TRADEOFFS_SCREENSHOTS`` moves it; CI keeps it as an artifact).
+or every pixel the same colour). Then what a reader does: every internal link and anchor of every page is
+followed over HTTP and fails on a 404; the header's download button serves the notebook and its Colab and
+repository buttons point at the repository of ``_config.yml``; every formula is typeset by the book's own
+MathJax (no raw TeX left, no MathJax error); at 1400 px no code cell or table is wider than the column and no
+display equation is cut off; at 420 px (a phone) the page does not scroll sideways and every claims table keeps
+its status column on screen. Full-page PNG screenshots of every book page (1400 px) and of every chapter and
+the scorecard at 420 px are kept in ``build/screenshots/`` (``TRADEOFFS_SCREENSHOTS`` moves it; CI keeps it as
+an artifact).
 
 The pages come from the smoke book that test_chapters.py builds (``built_book``, tests/conftest.py),
 so nothing is executed twice; ``TRADEOFFS_HTML=_build/html`` checks an existing build instead
 (``make check-html``). Chromium is driven over its DevTools protocol on a pipe (``--remote-debugging-pipe``),
 no extra package. Without a Chromium the browser tests are skipped with the command to install one.
-Requests to other hosts (the MathJax CDN, the Colab badge) are refused so that the test is the same
-offline and online; their failures are not errors of the book.
+Requests to other hosts are refused, so the test sees the book as a reader without a network does; the book
+loads nothing from another host (MathJax and the Colab badge are served by the build).
 
 Also here, without a browser: the Scorecard and Environment pages are complete, Colab links point at
 the committed notebooks, and every widget output has a static fallback.
@@ -32,11 +38,14 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from urllib.parse import urlsplit
+from html.parser import HTMLParser
+from urllib.error import HTTPError
+from urllib.parse import urljoin, urlsplit
+from urllib.request import urlopen
 
 import nbformat
 import pytest
-from tradeoffs.book import claims, pages, runner
+from tradeoffs.book import claims, pages, repository, runner
 
 ROOT = Path(__file__).resolve().parents[1]
 HTML_ENV, SHOTS_ENV, CHROMIUM_ENV = "TRADEOFFS_HTML", "TRADEOFFS_SCREENSHOTS", "CHROMIUM"
@@ -67,7 +76,7 @@ def site(request):
     return site_dir / "_build" / "html", out / "_results", out / "chapters"
 
 
-def pages(html_root: Path) -> list[str]:
+def html_pages(html_root: Path) -> list[str]:
     """Every page of the built book, relative to the root (not the theme's templates under _static)."""
     return sorted(p.relative_to(html_root).as_posix() for p in html_root.rglob("*.html")
                   if not p.relative_to(html_root).parts[0].startswith("_"))
@@ -182,7 +191,7 @@ class Chromium:
 class Tab:
     """One page target with the Page, Runtime, Log and Network domains on."""
 
-    def __init__(self, browser: Chromium, width: int = 1280, height: int = 900):
+    def __init__(self, browser: Chromium, width: int = 1400, height: int = 900):
         self.browser, self.width, self.height = browser, width, height
         target = browser.send("Target.createTarget", url="about:blank")["targetId"]
         self.session = browser.send("Target.attachToTarget", targetId=target, flatten=True)["sessionId"]
@@ -322,14 +331,34 @@ def server(site):
 
 
 @pytest.fixture(scope="module")
-def tab():
+def browser():
     profile = Path(tempfile.mkdtemp(prefix="tradeoffs-chromium-"))
-    browser = Chromium(CHROMIUM, profile)
+    chromium = Chromium(CHROMIUM, profile)
     try:
-        yield Tab(browser)
+        yield chromium
     finally:
-        browser.close()
+        chromium.close()
         shutil.rmtree(profile, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def tab(browser):
+    """A desktop window, 1400 px wide."""
+    return Tab(browser, width=1400)
+
+
+@pytest.fixture(scope="module")
+def phone(browser):
+    """A phone's width, 420 px."""
+    return Tab(browser, width=420, height=860)
+
+
+def screenshots() -> Path:
+    return Path(os.environ.get(SHOTS_ENV, ROOT / "build" / "screenshots"))
+
+
+def shot_name(page: str, suffix: str = "") -> str:
+    return page.removeprefix("book/").replace("/", "__").removesuffix(".html") + suffix + ".png"
 
 
 # -- in the browser ---------------------------------------------------------------------------------
@@ -338,21 +367,21 @@ def tab():
 @needs_chromium
 def test_every_page_loads_cleanly_and_chapters_have_figures(site, server, tab):
     html_root = site[0]
-    shots = Path(os.environ.get(SHOTS_ENV, ROOT / "build" / "screenshots"))
+    shots = screenshots()
     for old in shots.glob("*.png"):
         old.unlink()
     problems = {}
-    for page in pages(html_root):
+    for page in html_pages(html_root):
         found = tab.open(server + page)
         if page.startswith("book/chapters/"):
             figures = tab.evaluate("Array.from(document.images).filter(i => i.src.includes('/_images/')).length")
             if not figures:
                 found.append("a chapter without a single figure image")
         if page.startswith("book/"):
-            tab.screenshot(shots / (page.removeprefix("book/").replace("/", "__").removesuffix(".html") + ".png"))
+            tab.screenshot(shots / shot_name(page))
         if found:
             problems[page] = found
-    assert pages(html_root), f"no pages in {html_root}"
+    assert html_pages(html_root), f"no pages in {html_root}"
     assert not problems, "pages with problems:\n" + "\n".join(
         f"  {page}:\n" + "\n".join(f"    - {p}" for p in found) for page, found in problems.items())
     assert {p.stem for p in shots.glob("*.png")} >= {f"chapters__{n}" for n in chapter_pages(html_root)}
@@ -398,6 +427,143 @@ def test_scorecard_filters_claims_by_status(site, server, tab):
     assert tab.evaluate(visible) == ["differs"] * counts["differs"]
 
 
+MATH = """(async () => {
+  const loaded = Boolean(window.MathJax && MathJax.startup);  // Sphinx loads MathJax only on pages with math
+  if (loaded) await MathJax.startup.promise;
+  const article = document.querySelector(".bd-article") || document.body;
+  const prose = article.cloneNode(true);
+  prose.querySelectorAll("pre, code, script, style, mjx-container, mjx-assistive-mml").forEach(e => e.remove());
+  const scripts = Array.from(document.scripts, s => s.src).filter(src => /mathjax/i.test(src));
+  return {loaded, version: loaded && MathJax.version, scripts,
+          local: scripts.every(src => src.startsWith(location.origin)),
+          formulas: article.querySelectorAll("mjx-container").length,
+          errors: Array.from(article.querySelectorAll("mjx-merror"), e => e.textContent.slice(0, 80)),
+          raw: (prose.textContent.match(/\\$\\$|\\\\\\(|\\\\\\)|\\\\\\[|\\\\\\]|\\\\begin\\{/g) || []).length};
+})()"""
+
+OVERFLOW = """(() => {
+  const found = [], describe = e => e.tagName.toLowerCase() + (e.className ? "." + String(e.className).split(" ")[0] : "")
+    + ": " + e.textContent.trim().slice(0, 60).replace(/\\s+/g, " ");
+  const article = document.querySelector(".bd-article");
+  if (!article) return found;
+  const right = article.getBoundingClientRect().right;
+  article.querySelectorAll("pre, table, .pst-scrollable-table-container, div.cell_output").forEach(e => {
+    if (e.offsetParent === null) return;
+    if (e.scrollWidth > e.clientWidth + 1) found.push(`scrolls sideways (${e.scrollWidth} > ${e.clientWidth} px): ${describe(e)}`);
+    else if (e.getBoundingClientRect().right > right + 1) found.push(`wider than the column: ${describe(e)}`);
+  });
+  article.querySelectorAll('mjx-container[display="true"]').forEach(e => {
+    const scrolls = ["auto", "scroll"].includes(getComputedStyle(e).overflowX);
+    if (e.scrollWidth > e.clientWidth + 1 && !scrolls) found.push(`display equation cut off: ${describe(e)}`);
+    if (!scrolls && e.getBoundingClientRect().right > right + 1) found.push(`display equation cut off: ${describe(e)}`);
+  });
+  return found;
+})()"""
+
+PHONE = """(() => {
+  const found = [];
+  if (document.documentElement.scrollWidth > innerWidth + 1)
+    found.push(`the page scrolls sideways: ${document.documentElement.scrollWidth} px > ${innerWidth} px`);
+  let rows = 0;
+  document.querySelectorAll(".bd-article table").forEach(table => {
+    const head = Array.from(table.querySelectorAll("thead th"), th => th.textContent.trim().toLowerCase());
+    const column = head.indexOf("status");
+    if (column < 0) return;
+    table.querySelectorAll("tbody tr").forEach(tr => {
+      if (tr.offsetParent === null) return;
+      rows += 1;
+      const cell = tr.children[column], box = cell && cell.getBoundingClientRect();
+      if (!box || box.width < 1 || box.left < -0.5 || box.right > innerWidth + 0.5)
+        found.push(`status off screen (${box ? Math.round(box.left) + "-" + Math.round(box.right) : "no cell"} px): `
+                   + tr.textContent.trim().slice(0, 60).replace(/\\s+/g, " "));
+    });
+  });
+  return {found, rows};
+})()"""
+
+
+def reader_pages(html_root: Path) -> list[str]:
+    """The pages a reader reads: the book's own (not search, the index or the theme's templates)."""
+    return [p for p in html_pages(html_root) if p.startswith("book/")]
+
+
+@needs_chromium
+def test_formulas_render_with_the_books_own_mathjax(site, server, tab):
+    problems, typeset = {}, 0
+    for page in reader_pages(site[0]):
+        found = tab.open(server + page)
+        math = tab.evaluate(MATH)
+        typeset += math["formulas"]
+        if math["loaded"] and not math["local"]:
+            found.append(f"MathJax is not served by the book: {math['scripts']}")
+        if math["errors"]:
+            found.append(f"MathJax errors: {math['errors']}")
+        if math["raw"]:
+            found.append(f"{math['raw']} raw TeX delimiters left in the text")
+        if page.startswith("book/chapters/") and not (math["loaded"] and math["formulas"]):
+            found.append("a chapter without a single typeset formula")
+        if found:
+            problems[page] = found
+    assert not problems, "\n".join(f"{page}: {found}" for page, found in problems.items())
+    assert typeset > 50, f"only {typeset} formulas typeset in the whole book"
+
+
+@needs_chromium
+def test_the_math_check_sees_raw_tex_and_errors(site, server, tab):
+    """Not vacuous: a page whose formula does not typeset, and one with TeX MathJax rejects, fail."""
+    html_root = site[0]
+    head = (html_root / "book" / "intro.html").read_text()
+    config = re.search(r"<script>window\.MathJax = .*?</script>", head)
+    script = re.search(r'<script[^>]*src="[^"]*mathjax/tex-chtml\.js[^"]*"[^>]*>\s*</script>', head)
+    assert config and script, "the intro does not load the book's MathJax"
+    mathjax = script[0].replace('src="../', 'src="')  # the test page is at the root, the intro one level down
+    broken = html_root / "_test_math.html"
+    broken.write_text(f'<html><head>{config[0]}{mathjax}</head><body>'
+                      '<div class="bd-article"><p class="math">\\(x^2\\) and \\(\\frac{1}\\)</p>'
+                      '<section class="tex2jax_ignore mathjax_ignore"><p>$$ x^2 $$</p></section></div></body></html>')
+    try:
+        tab.open(server + broken.name)
+        math = tab.evaluate(MATH)
+        assert math["loaded"] and math["formulas"] >= 1
+        assert math["errors"], "a TeX error was not reported"
+        assert math["raw"] >= 2, "unrendered $$ ... $$ was not seen"
+    finally:
+        broken.unlink()
+
+
+@needs_chromium
+def test_nothing_is_wider_than_the_column_at_1400px(site, server, tab):
+    problems = {}
+    for page in reader_pages(site[0]):
+        found = tab.open(server + page)
+        tab.evaluate(MATH)
+        found += tab.evaluate(OVERFLOW)
+        visible = tab.evaluate("""Array.from(document.querySelectorAll(".search-button-field, form.bd-search"))
+                                    .filter(e => e.offsetParent !== null && e.getBoundingClientRect().width > 0).length""")
+        if visible != 1:
+            found.append(f"{visible} search fields on the page (one is enough)")
+        if found:
+            problems[page] = found
+    assert not problems, "\n".join(f"{page}:\n  " + "\n  ".join(found) for page, found in problems.items())
+
+
+@needs_chromium
+def test_claims_tables_keep_their_status_on_a_phone(site, server, phone):
+    html_root, shots = site[0], screenshots()
+    problems, rows = {}, 0
+    for page in reader_pages(html_root):
+        found = phone.open(server + page)
+        phone.evaluate(MATH)
+        layout = phone.evaluate(PHONE)
+        rows += layout["rows"]
+        if page.startswith("book/chapters/") or page == "book/scorecard.html":
+            phone.screenshot(shots / shot_name(page, "-420"))
+        if found + layout["found"]:
+            problems[page] = found + layout["found"]
+    assert not problems, "\n".join(f"{page}:\n  " + "\n  ".join(found) for page, found in problems.items())
+    assert rows, "no claims table rows found: the check would pass on any page"
+
+
 # -- in the HTML, without a browser -----------------------------------------------------------------
 
 
@@ -441,15 +607,126 @@ def test_status_page_has_versions_device_profile_time_and_memory(site):
 
 
 def test_colab_links_point_at_the_committed_notebooks(site):
-    html_root = site[0]
+    """Every Colab link of a chapter (header button and badge) opens that chapter's committed notebook in the
+    repository of _config.yml, and the badge image is served by the book."""
+    html_root, repo = site[0], repository.read()
     for name in chapter_pages(html_root):
         page = (html_root / "book" / "chapters" / f"{name}.html").read_text()
         links = set(re.findall(r'href="(https://colab\.research\.google\.com/[^"]+)"', page))
-        assert links, f"{name}: no Colab link"
-        for link in links:
-            path = link.split("/blob/main/", 1)[1]
-            assert path == f"notebooks/{name}.ipynb", link
-            assert (ROOT / path).exists(), f"{link}: {path} is not in the repository"
+        assert links == {repo.colab_url(f"notebooks/{name}.ipynb")}, f"{name}: {links}"
+        assert (ROOT / "notebooks" / f"{name}.ipynb").exists()
+        badges = re.findall(r'<img alt="Open In Colab" src="([^"]+)"', page)
+        assert badges and all("://" not in src for src in badges), f"{name}: the badge image is not local: {badges}"
+
+
+class Links(HTMLParser):
+    """The addresses a page links to or loads (a, link, script, img, source, iframe) and the ids it defines."""
+
+    ATTRIBUTES = {"a": "href", "link": "href", "script": "src", "img": "src", "source": "src", "iframe": "src"}
+
+    def __init__(self):
+        super().__init__()
+        self.links, self.ids = [], set()
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if attrs.get("id"):
+            self.ids.add(attrs["id"])
+        if tag == "a" and attrs.get("name"):
+            self.ids.add(attrs["name"])
+        address = attrs.get(self.ATTRIBUTES.get(tag, ""))
+        if address:
+            self.links.append((tag, address))
+
+
+def parse(path: Path) -> Links:
+    parser = Links()
+    parser.feed(path.read_text(errors="replace"))
+    return parser
+
+
+def fetch(url: str) -> tuple[int, bytes]:
+    try:
+        with urlopen(url, timeout=30) as response:  # a local server (the `server` fixture) only
+            return response.status, response.read()
+    except HTTPError as error:
+        return error.code, b""
+
+
+def broken_links(html_root: Path, server: str, page_names: list[str]) -> tuple[int, list[str]]:
+    """Follow every internal link and anchor of `page_names` over HTTP: (links followed, what is broken)."""
+    checked, ids, broken = {}, {}, []
+    followed = 0
+    for page in page_names:
+        base = server + page
+        for tag, address in parse(html_root / page).links:
+            parts = urlsplit(address)
+            if parts.scheme in ("mailto", "javascript", "data") or (parts.scheme or parts.netloc) and \
+                    not urljoin(base, address).startswith(server):
+                continue
+            url = urljoin(base, address)
+            target = url.split("#", 1)[0].split("?", 1)[0]
+            followed += 1
+            if target not in checked:
+                checked[target] = fetch(target)[0]
+            if checked[target] != 200:
+                broken.append(f"{page}: <{tag}> {address} -> HTTP {checked[target]}")
+                continue
+            fragment = urlsplit(url).fragment
+            if fragment and target.endswith(".html"):
+                local = html_root / urlsplit(target).path.removeprefix("/")
+                if local not in ids:
+                    ids[local] = parse(local).ids
+                if fragment not in ids[local]:
+                    broken.append(f"{page}: <{tag}> {address} -> no id {fragment!r} in {local.name}")
+    return followed, broken
+
+
+def test_every_internal_link_resolves(site, server):
+    html_root = site[0]
+    followed, broken = broken_links(html_root, server, html_pages(html_root))
+    print(f"followed {followed} internal links and anchors on {len(html_pages(html_root))} pages")
+    assert not broken, f"{len(broken)} of {followed} internal links are broken:\n  " + "\n  ".join(broken)
+    assert followed > 100 * len(chapter_pages(html_root)) // 5, f"only {followed} internal links found"
+
+
+def test_the_link_check_sees_a_broken_link_and_anchor(site, server):
+    html_root = site[0]
+    page = html_root / "_test_links.html"
+    page.write_text('<a href="book/intro.html">ok</a><a href="no_such_page.html">gone</a>'
+                    '<a href="book/intro.html#no-such-section">missing anchor</a><img src="_images/none.png">'
+                    '<a href="https://example.org/elsewhere">another host, not followed</a>')
+    try:
+        followed, broken = broken_links(html_root, server, [page.name])
+    finally:
+        page.unlink()
+    assert followed == 4
+    assert [b.split(" -> ")[0].split("> ")[1] for b in broken] == [
+        "no_such_page.html", "book/intro.html#no-such-section", "_images/none.png"]
+
+
+def header_links(page_html: str) -> list[str]:
+    header = re.search(r'<div class="article-header-buttons">(.*?)</div>\s*</div>\s*</div>', page_html, re.S)
+    assert header, "the page has no header buttons"
+    return [html.unescape(h) for h in re.findall(r'href="([^"]+)"', header[1])]
+
+
+def test_header_buttons_download_the_notebook_and_open_the_repository_and_colab(site, server):
+    html_root, repo = site[0], repository.read()
+    for name in chapter_pages(html_root):
+        page = f"book/chapters/{name}.html"
+        links = header_links((html_root / page).read_text())
+        downloads = [link for link in links if link.endswith(".ipynb") and "://" not in link]
+        assert downloads, f"{name}: no .ipynb download button in {links}"
+        for link in downloads:
+            status, body = fetch(urljoin(server + page, link))
+            assert status == 200, f"{name}: the download button {link} answers HTTP {status}"
+            notebook = nbformat.reads(body.decode(), as_version=4)
+            assert notebook.cells and name.split("_", 1)[1].split("_")[0] in notebook.cells[0].source.lower()
+        colab = [link for link in links if link.startswith(repository.COLAB)]
+        assert colab == [repo.colab_url(f"notebooks/{name}.ipynb")], (name, colab)
+        assert (ROOT / "notebooks" / f"{name}.ipynb").exists()
+        assert repo.url in links, f"{name}: no repository button pointing at {repo.url}"
 
 
 def test_every_widget_has_a_static_fallback(site):

@@ -1,7 +1,8 @@
 """The book's own page assets, and two fixes that keep the browser console clean.
 
 * The Scorecard's status filter (``_static/scorecard.js``, ``scorecard.css``) on every page; the
-  script does nothing where there is no scorecard.
+  script does nothing where there is no scorecard. ``_static/tables.js`` marks every claims table (one with a
+  "status" column) for the narrow-screen layout of ``tables.css``.
 * Sphinx 7.4 writes an inline script that an extension adds after the builder started (sphinx-thebe's
   ``const THEBE_JS_URL = ...``, sphinx-togglebutton's selector) twice: once as registered
   (filename None) and again from the registry as filename ''. The second ``const`` is a SyntaxError
@@ -30,6 +31,7 @@ def _default_mode(app, pagename, templatename, context, doctree):
 def setup(app):
     app.add_css_file("scorecard.css")
     app.add_js_file("scorecard.js", loading_method="defer")
+    app.add_js_file("tables.js", loading_method="defer")
     app.connect("env-updated", _one_copy_of_inline_scripts)
     app.connect("html-page-context", _default_mode)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
