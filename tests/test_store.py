@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import torch
 from torch import nn
-from tradeoffs import models, recipes, store, train
+from tradeoffs import models, store, train
 from tradeoffs.chapters.ch03_joint_objective import joint_risk
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -104,20 +104,6 @@ def test_objectives_are_frozen_hashable_and_printable():
 def test_a_lambda_objective_is_refused_with_a_clear_error(data_dir):
     with pytest.raises(TypeError, match="lambda or nested function"):
         fit(objective=lambda model, x, y: model(x).sum())
-
-
-def test_chapter_5_shares_chapter_3s_models_when_the_call_is_the_same(data_dir):
-    x, y = torch.rand(80, 1, 28, 28), torch.randint(0, 10, (80,))
-
-    class Budget:
-        mnist_train, epochs, batch_size, lr, train_steps, train_step_size = 40, 1, 20, 1e-3, 2, 0.02
-    ch3 = joint_risk.train_joint(architecture="mlp", widths=(8,), x=x, y=y, lam=1.0, eps=0.05, trial=0,
-                                 settings=Budget, device=torch.device("cpu"))
-    xs, ys = recipes.suggala_subset(x, y, 40, 0)
-    again = store.fitted(lambda: models.MLP(784, (8,)), (xs, ys), train.joint(lam=1.0, eps=0.05, steps=2,
-                         step_size=0.02), epochs=1, batch_size=20, lr=1e-3, optimizer="adam", seed=0,
-                         show_progress=False)
-    assert again.hit and same_weights(ch3, again.model)
 
 
 # ------------------------------------------------------------------------------ integrity
@@ -236,7 +222,7 @@ def test_concurrent_writers_of_the_same_entries_never_crash_or_corrupt(tmp_path)
 def test_two_processes_training_the_same_model_train_it_once(tmp_path):
     outputs = run_together(tmp_path, """
         import functools, torch
-        from tradeoffs import models, recipes, store, train
+        from tradeoffs import models, store, train
         real_fit = train.fit
 
         @functools.wraps(real_fit)
