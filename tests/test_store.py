@@ -69,6 +69,7 @@ def test_a_hit_loads_identical_weights_and_leaves_the_random_state(data_dir):
     assert second.record["train_seconds"] == first.record["train_seconds"] > 0
     assert len(entries(store.models_dir())) == 1 and not list(store.models_dir().glob("*.ckpt"))
     assert fit(momentum=0.9, optimizer="sgd").hit  # train.fit's defaults, spelled out: the same call
+    assert not fit(lr=0.05, desc="a label of its own").hit  # a miss passes the caller's label to train.fit
 
 
 @pytest.mark.parametrize("change", [

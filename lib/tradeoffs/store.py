@@ -62,7 +62,7 @@ FORMAT = 2
 
 HEADER = b"tradeoffs-store sha256="
 
-__all__ = ["CorruptEntry", "Fitted", "fingerprint", "fit", "fitted", "key", "library_digest", "locked",
+__all__ = ["CorruptEntry", "Fitted", "cached", "fingerprint", "fit", "fitted", "key", "library_digest", "locked",
            "memoized", "models_dir", "read_entry", "results_dir", "sha256_file", "tensor_digest",
            "training_code_digest", "write_atomic", "write_entry"]
 
@@ -363,7 +363,7 @@ def fitted(build: Callable[[], nn.Module], train_data: tuple[torch.Tensor, torch
             checkpoint = entry.with_suffix(".ckpt") if arguments["epochs"] is not None else None
             started = time.perf_counter()
             train.fit(model, x.to(device), y.to(device), objective, checkpoint=checkpoint,
-                      desc=name or "training", **fit_kw)
+                      **{"desc": name or "training", **fit_kw})
             record = {"name": name, "train_seconds": round(time.perf_counter() - started, 3),
                       "device": str(device), "torch_threads": torch.get_num_threads(),
                       "trained_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
