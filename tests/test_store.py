@@ -174,6 +174,27 @@ def test_entries_carry_their_checksum_and_leave_no_temporary_files(tmp_path):
         store.read_entry(entry)
 
 
+def test_without_file_locks_the_store_says_so_once_and_still_works(data_dir, monkeypatch):
+    monkeypatch.setattr(store, "fcntl", None)
+    monkeypatch.setattr(store, "_warned_no_lock", False)
+    with pytest.warns(UserWarning, match="no file locks"):
+        first = fit()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert fit().hit and same_weights(first.model, fit().model)
+
+
+def test_a_verified_result_that_fails_to_load_is_kept(data_dir, monkeypatch):
+    value, hit = store.cached(data_dir / "results" / "r.pt", lambda: torch.arange(3.0))
+    assert not hit
+    monkeypatch.setattr(torch, "load", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("device error")))
+    with pytest.raises(RuntimeError, match="device error"):
+        store.cached(data_dir / "results" / "r.pt", lambda: torch.zeros(3))
+    monkeypatch.undo()
+    again, hit = store.cached(data_dir / "results" / "r.pt", lambda: torch.zeros(3))
+    assert hit and torch.equal(again, value)
+
+
 # ------------------------------------------------------------------------------ two processes at once
 
 
