@@ -15,8 +15,8 @@ The pages come from the smoke book that test_chapters.py builds (``built_book``,
 so nothing is executed twice; ``TRADEOFFS_HTML=_build/html`` checks an existing build instead
 (``make check-html``). Chromium is driven over its DevTools protocol on a pipe (``--remote-debugging-pipe``),
 no extra package. Without a Chromium the browser tests are skipped with the command to install one.
-Requests to other hosts are refused, so the test sees the book as a reader without a network does; the book
-loads nothing from another host (MathJax and the Colab badge are served by the build).
+Requests to other hosts are refused, so the test sees the book as a reader without a network does, and a page
+fails if it asks for anything from another host (MathJax and the Colab badge are served by the build).
 
 Also here, without a browser: the Scorecard and Environment pages are complete, Colab links point at
 the committed notebooks, and every widget output has a static fallback.
@@ -241,7 +241,9 @@ class Tab:
                 continue
             method, params = event["method"], event["params"]
             if method == "Network.requestWillBeSent":
-                requests[params["requestId"]] = params["request"]["url"]
+                requests[params["requestId"]] = address = params["request"]["url"]
+                if urlsplit(address).scheme in ("http", "https") and not address.startswith(origin):
+                    found.append(f"loads from another host (not offline): {address}")
             elif method == "Network.responseReceived" and params["response"]["status"] >= 400:
                 if local(params["response"]["url"]):
                     found.append(f"HTTP {params['response']['status']}: {params['response']['url']}")
@@ -389,16 +391,19 @@ def test_every_page_loads_cleanly_and_chapters_have_figures(site, server, tab):
 
 @needs_chromium
 def test_the_check_sees_a_broken_page(site, server, tab):
-    """The browser check is not vacuous: a missing page, a script error, a missing and an empty image fail."""
+    """The browser check is not vacuous: a missing page, a script error, a missing and an empty image, and an
+    image from another host fail."""
     html_root = site[0]
     broken = html_root / "_test_broken.html"
     (html_root / "_test_empty.png").write_bytes(b"")
     broken.write_text('<html><body><img src="_test_missing.png"><img src="_test_empty.png">'
+                      '<img src="https://example.org/badge.svg">'
                       '<script>console.error("boom"); undefined_function();</script></body></html>')
     try:
         found = "\n".join(tab.open(server + broken.name))
         assert "_test_missing.png" in found and "_test_empty.png" in found
         assert "console.error: boom" in found and "undefined_function" in found
+        assert "loads from another host (not offline): https://example.org/badge.svg" in found
         assert "HTTP 404" in "\n".join(tab.open(server + "no_such_page.html"))
     finally:
         broken.unlink()
