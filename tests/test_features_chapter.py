@@ -176,17 +176,26 @@ def test_representation_dataset_keeps_labels_and_starts_elsewhere(mlp_and_images
 
 
 @pytest.mark.parametrize("mode", ["rand", "det"])
-def test_targeted_dataset(mlp_and_images, mode):
-    model, x, y = mlp_and_images
-    x_adv, t = features.targeted_dataset(model, x, y, eps=1.0, steps=10, mode=mode, seed=0)
-    assert (x_adv - x).flatten(1).norm(dim=1).max() <= 1.0 + 1e-4
+def test_targeted_dataset_puts_the_images_on_their_target(mnist_mlp, mode):
+    """002 Fig. 6 on a trained MNIST MLP, at an l2 radius where a plain targeted PGD loop puts >= 90% of the
+    images on t (tests/test_attacks.py): the builder's share of images on t is >= 90% as well."""
+    model, x, y = mnist_mlp
+    x_nr, t = features.targeted_dataset(model, x, y, eps=5.0, steps=20, mode=mode, seed=0, batch_size=200)
+    assert (x_nr - x).flatten(1).norm(dim=1).max() <= 5.0 + 1e-4 and x_nr.min() >= 0 and x_nr.max() <= 1
     if mode == "det":
         assert torch.equal(t, (y + 1) % 10)
-    with torch.no_grad():
-        gain = attacks.default_loss(model(x), t) - attacks.default_loss(model(x_adv), t)
-    assert (gain >= -1e-5).all() and gain.mean() > 0                     # moved towards the target
+    else:
+        assert 0.05 < (t == y).float().mean() < 0.2                      # t uniform over the 10 classes
+    assert features.target_success(model, x_nr, t) >= 90
     with pytest.raises(ValueError, match="rand"):
         features.targeted_dataset(model, x, y, eps=1.0, steps=1, mode="other")
+
+
+def test_target_success_grows_with_the_radius(mnist_mlp):
+    model, x, y = mnist_mlp
+    shares = features.target_success_by_radius(model, x[:200], y[:200], (0.5, 2.0, 5.0), steps=20)
+    assert list(shares) == [0.5, 2.0, 5.0]
+    assert shares[0.5] < shares[2.0] < shares[5.0] and shares[0.5] < 20 and shares[5.0] >= 90
 
 
 def test_profiles_and_training_settings():

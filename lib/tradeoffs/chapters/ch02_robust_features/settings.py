@@ -32,6 +32,7 @@ class IlyasProtocol:
     representation_step_size: float
     targeted_eps: float                   # 002 Table 6: l2 radius of D_rand / D_det
     targeted_steps: int
+    targeted_sweep: tuple[float, ...]     # radii at which the source models' share on t is shown
 
 
 @dataclass(frozen=True)
@@ -58,7 +59,8 @@ SETTINGS = {
             architecture="mlp", train_size=400, test_size=200, epochs=2, lr=0.1, batch_size=100,
             weight_decay=0.0, milestones=(), robust_epochs=2, robust_eps=1.5, robust_steps=3,
             robust_step_size=0.5, eval_eps=(0.75, 1.5), attack_steps=5, representation_steps=10,
-            representation_step_size=0.1, targeted_eps=2.0, targeted_steps=5)),
+            representation_step_size=0.1, targeted_eps=2.0, targeted_steps=5,
+            targeted_sweep=(1.0, 2.0))),
     "cpu": RobustFeatures(
         linear_epochs=100, top_k=(5, 10, 20, 50, 100, 200, 400, 784), figure_images=8, proxy_images=64,
         large_eps_steps=50, mle_monte_carlo=200_000, mle_kappas=(1.5, 2, 5, 10, 30, 100, 300, 1000),
@@ -67,7 +69,8 @@ SETTINGS = {
             architecture="mlp", train_size=2_000, test_size=500, epochs=20, lr=0.1, batch_size=128,
             weight_decay=5e-4, milestones=(15,), robust_epochs=15, robust_eps=1.5, robust_steps=5,
             robust_step_size=0.4, eval_eps=(0.75, 1.5), attack_steps=10, representation_steps=100,
-            representation_step_size=0.15, targeted_eps=2.0, targeted_steps=20)),
+            representation_step_size=0.15, targeted_eps=4.0, targeted_steps=20,
+            targeted_sweep=(1.5, 2.0, 3.0, 4.0, 5.0))),
     "paper": RobustFeatures(
         linear_epochs=100, top_k=(5, 10, 20, 50, 100, 150, 200, 300, 400, 500, 600, 784), figure_images=10,
         proxy_images=1_000, large_eps_steps=200, mle_monte_carlo=1_000_000,
@@ -76,10 +79,12 @@ SETTINGS = {
             architecture="madry_cnn", train_size=50_000, test_size=10_000, epochs=50, lr=0.01, batch_size=50,
             weight_decay=0.0, milestones=(40,), robust_epochs=100, robust_eps=1.5, robust_steps=40,
             robust_step_size=0.1, eval_eps=(0.75, 1.5), attack_steps=100, representation_steps=1_000,
-            representation_step_size=0.1, targeted_eps=2.0, targeted_steps=100),
+            representation_step_size=0.1, targeted_eps=2.0, targeted_steps=100,
+            targeted_sweep=(1.0, 1.5, 2.0, 3.0, 4.0)),
         cifar10=IlyasProtocol(  # 002 Tables 3-6 (ResNet-50 there, ResNet-18 here; no data augmentation)
             architecture="resnet18", train_size=50_000, test_size=10_000, epochs=150, lr=0.1, batch_size=128,
             weight_decay=5e-4, milestones=(100,), robust_epochs=150, robust_eps=0.5, robust_steps=7,
             robust_step_size=0.1, eval_eps=(0.25, 0.5), attack_steps=100, representation_steps=1_000,
-            representation_step_size=0.1, targeted_eps=0.5, targeted_steps=100)),
+            representation_step_size=0.1, targeted_eps=0.5, targeted_steps=100,
+            targeted_sweep=(0.25, 0.5, 1.0))),
 }
