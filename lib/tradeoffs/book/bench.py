@@ -23,6 +23,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from tradeoffs import paths
+
 
 @dataclass(frozen=True)
 class Benchmark:
@@ -256,8 +258,9 @@ def run_targets(repeats: int = 5) -> bool:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tradeoffs.book.bench", description=__doc__.split("\n")[0])
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--out", type=Path, default=Path("build/bench.json"),
-                        help="where the measured ratios are written (default: build/bench.json)")
+    out = (paths.checkout_root() or Path.cwd()) / "build" / "bench.json"
+    parser.add_argument("--out", type=Path, default=out,
+                        help="where the measured ratios go (default: build/bench.json in the checkout)")
     args = parser.parse_args(argv)
     ratios = kernel_ratios(max(args.repeats, 5))
     print_ratios(ratios)

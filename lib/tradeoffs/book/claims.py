@@ -22,6 +22,8 @@ from functools import cache
 from importlib import resources
 from pathlib import Path
 
+from tradeoffs import paths
+
 RESULTS_ENV = "TRADEOFFS_RESULTS"
 STATUSES = ("reproduced", "differs", "not-run")
 RELATIONS = {  # how `ours` is compared with the paper's number
@@ -80,8 +82,10 @@ def references() -> dict[str, Reference]:
 
 
 def results_dir() -> Path:
-    """Where the claims records go: ``$TRADEOFFS_RESULTS``, default ``book/_results``."""
-    return Path(os.environ.get(RESULTS_ENV, "book/_results"))
+    """Where the claims records go: ``$TRADEOFFS_RESULTS``, else ``book/_results`` in the repository checkout
+    the package runs from, else ``~/.cache/tradeoffs/book/_results`` (``tradeoffs.paths``; never the working
+    directory)."""
+    return paths.resolve(RESULTS_ENV, "book/_results")
 
 
 _active: dict[str, str] = {}  # the chapter whose record `claim` appends to, and its profile

@@ -8,22 +8,21 @@ import json
 import re
 from pathlib import Path
 
+from tradeoffs import paths
 from tradeoffs.book import claims
 from tradeoffs.book.style import markdown_table
-
-ROOT = Path.cwd()
-GENERATED = ROOT / "book" / "_generated"
-
 
 STATUS_LABELS = {"reproduced": "reproduced", "differs": "differs", "not-run": "not run"}
 
 
-def write_pages(results: Path | None = None, out: Path = GENERATED, toc: Path | None = None) -> list[Path]:
-    """Render the Scorecard and the Environment pages from the results directory.
+def write_pages(results: Path | None = None, out: Path | None = None, toc: Path | None = None) -> list[Path]:
+    """Render the Scorecard and the Environment pages from the results directory into `out` (default: the
+    checkout's ``book/_generated``).
 
     `toc` (default: ``_toc.yml`` two levels above `out`, the book's root) says which chapters the
     book has: each gets a row, linked to its page, executed or not.
     """
+    out = out or paths.require_checkout("rendering the book's pages") / "book" / "_generated"
     results = results or claims.results_dir()
     records = [claims.load_record(p) for p in sorted(results.glob("*.json")) if not p.name.endswith(".run.json")]
     runs = [json.loads(p.read_text()) for p in sorted(results.glob("*.run.json"))]
@@ -166,7 +165,7 @@ def times_text(results: Path | None = None, toc: Path | None = None) -> str:
     with the total and the largest peak: what ``make book`` prints at the end."""
     results = results or claims.results_dir()
     runs = _ordered([json.loads(p.read_text()) for p in sorted(results.glob("*.run.json"))],
-                    toc_chapters(toc or ROOT / "_toc.yml"))
+                    toc_chapters(toc or paths.require_checkout("the book's times") / "_toc.yml"))
     if not runs:
         return f"no chapter has been executed yet ({results} holds no *.run.json)"
     width = max(len(r["chapter"]) for r in runs)
