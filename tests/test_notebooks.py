@@ -1,4 +1,5 @@
-"""The chapter sources: every MyST notebook is paired with a committed, output-free .ipynb."""
+"""The chapter sources: every MyST notebook (what the book executes) is paired with a committed, output-free
+.ipynb (the copy Colab opens)."""
 
 from pathlib import Path
 
