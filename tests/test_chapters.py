@@ -154,23 +154,28 @@ def test_a_failed_run_keeps_the_last_good_chapter(tmp_path, monkeypatch):
     def run():
         return runner.execute("99_flaky", "smoke", "cpu", 0, output_dir=out, source_dir=source)
 
-    tiny_chapter(source, "99_flaky", "print('the good run')")
+    opens = "from tradeoffs.book import claims\nclaims.start_record('99_flaky', profile)\n"
+    tiny_chapter(source, "99_flaky", opens + "print('the good run')")
     run()
     good = (out / "99_flaky.ipynb").read_bytes()
-    tiny_chapter(source, "99_flaky", "1 / 0")
+    good_claims = (tmp_path / "results" / "99_flaky.json").read_bytes()
+    tiny_chapter(source, "99_flaky", opens.replace("profile", "'failing'") + "1 / 0")
     with pytest.raises(runner.ChapterFailed, match="cell 3: ZeroDivisionError") as failure:
         run()
     failed = out / "99_flaky.failed.ipynb"
     assert (out / "99_flaky.ipynb").read_bytes() == good
+    assert (tmp_path / "results" / "99_flaky.json").read_bytes() == good_claims
     assert str(failed) in str(failure.value)
     assert f"the last good run is still {out / '99_flaky.ipynb'}" in str(failure.value)
     assert "ZeroDivisionError" in failed.read_text()
     record = json.loads((tmp_path / "results" / "99_flaky.run.json").read_text())
     assert record["status"] == "failed" and record["notebook"] == str(failed)
     assert sorted(p.name for p in out.iterdir()) == ["99_flaky.failed.ipynb", "99_flaky.ipynb"]
-    tiny_chapter(source, "99_flaky", "print('fixed')")
+    assert sorted(p.name for p in (tmp_path / "results").iterdir()) == ["99_flaky.json", "99_flaky.run.json"]
+    tiny_chapter(source, "99_flaky", opens.replace("profile", "'fixed'") + "print('fixed')")
     run()
     assert "fixed" in (out / "99_flaky.ipynb").read_text() and not failed.exists()
+    assert claims.load_record(tmp_path / "results" / "99_flaky.json")["profile"] == "fixed"
 
 
 @pytest.mark.parametrize("profile, device, seed, message", [

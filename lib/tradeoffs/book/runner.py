@@ -8,10 +8,10 @@ Used by the Makefile, not by the chapters (any working directory of the checkout
 A chapter executes from its MyST source, ``notebooks/<chapter>.md`` (jupytext reads it, papermill runs it);
 the paired ``.ipynb`` is the copy Colab opens. Each run's kernel talks over sockets in a temporary directory
 of its own, so any number of chapters can run at once. The executed notebook replaces
-``book/chapters/<chapter>.ipynb`` only when every cell succeeded; a failed one goes to
-``book/chapters/<chapter>.failed.ipynb``. Each run writes ``<results dir>/<chapter>.run.json`` (wall time,
-peak memory of the kernel, versions) beside the chapter's claims record; ``pages`` turns both into the
-Scorecard and the Environment pages of the book.
+``book/chapters/<chapter>.ipynb`` (and its claims record the last one) only when every cell succeeded; a
+failed one goes to ``book/chapters/<chapter>.failed.ipynb``. Each run writes
+``<results dir>/<chapter>.run.json`` (wall time, peak memory of the kernel, versions, or the failure) beside
+the chapter's claims record; ``pages`` turns both into the Scorecard and the Environment pages of the book.
 """
 
 from __future__ import annotations
@@ -63,8 +63,9 @@ def execute(name: str, profile: str = "cpu", device: str = "auto", seed: int = 0
     """Execute ``<source_dir>/<name>.md`` with papermill into ``<output_dir>/<name>.ipynb``; return the run
     record.
 
-    The parameters are checked before the kernel starts. The output replaces the previous one only when the
-    run succeeded; a failure keeps the last good one, writes ``<name>.failed.ipynb`` beside it and raises
+    The parameters are checked before the kernel starts. The output and the claims record replace the
+    previous ones only when the run succeeded; a failure keeps the last good ones, writes
+    ``<name>.failed.ipynb`` beside the notebook, records the failure in ``<name>.run.json`` and raises
     ChapterFailed. `output_dir` and `source_dir` default to the checkout's ``book/chapters`` and
     ``notebooks``.
     Call it once per process: the peak memory is the largest child process (the kernel) seen so far.
@@ -81,14 +82,17 @@ def execute(name: str, profile: str = "cpu", device: str = "auto", seed: int = 0
     output, failed = output_dir / f"{name}.ipynb", output_dir / f"{name}{FAILED_SUFFIX}"
     output_dir.mkdir(parents=True, exist_ok=True)
     results = claims.results_dir()
-    # The kernel runs in output_dir; it inherits these as absolute paths.
-    kernel_env = {claims.RESULTS_ENV: str(results), DATA_ENV: str(data_dir()),
-                  BATCH_ENV: "1"}  # text progress bars: no widgets while papermill executes
+    results.mkdir(parents=True, exist_ok=True)
 
     started = time.perf_counter()
-    with _environment(kernel_env), _partial_output(output_dir, name) as partial:
-        error = _run_papermill(source, partial, {"profile": profile, "device": device, "seed": seed},
-                               output_dir, cell_timeout)
+    with _partial_output(output_dir, name) as partial, tempfile.TemporaryDirectory(
+            dir=results, prefix=f".{name}.running-") as staged:
+        # The kernel runs in output_dir and inherits these absolute paths; its claims record is staged too.
+        kernel_env = {claims.RESULTS_ENV: staged, DATA_ENV: str(data_dir()),
+                      BATCH_ENV: "1"}  # text progress bars: no widgets while papermill executes
+        with _environment(kernel_env):
+            error = _run_papermill(source, partial, {"profile": profile, "device": device, "seed": seed},
+                                   output_dir, cell_timeout)
         if partial.stat().st_size:
             hide_injected_parameters(partial)
         if error:
@@ -96,6 +100,8 @@ def execute(name: str, profile: str = "cpu", device: str = "auto", seed: int = 0
         else:
             os.replace(partial, output)
             failed.unlink(missing_ok=True)
+            for record in Path(staged).glob("*.json"):
+                os.replace(record, results / record.name)
     wall = time.perf_counter() - started
 
     record = {
