@@ -37,8 +37,8 @@ import subprocess
 import tempfile
 import threading
 import time
-from pathlib import Path
 from html.parser import HTMLParser
+from pathlib import Path
 from urllib.error import HTTPError
 from urllib.parse import urljoin, urlsplit
 from urllib.request import urlopen
@@ -624,10 +624,11 @@ def test_colab_links_point_at_the_committed_notebooks(site):
         assert badges and all("://" not in src for src in badges), f"{name}: the badge image is not local: {badges}"
 
 
+LINK_ATTRIBUTES = {"a": "href", "link": "href", "script": "src", "img": "src", "source": "src", "iframe": "src"}
+
+
 class Links(HTMLParser):
     """The addresses a page links to or loads (a, link, script, img, source, iframe) and the ids it defines."""
-
-    ATTRIBUTES = {"a": "href", "link": "href", "script": "src", "img": "src", "source": "src", "iframe": "src"}
 
     def __init__(self):
         super().__init__()
@@ -639,7 +640,7 @@ class Links(HTMLParser):
             self.ids.add(attrs["id"])
         if tag == "a" and attrs.get("name"):
             self.ids.add(attrs["name"])
-        address = attrs.get(self.ATTRIBUTES.get(tag, ""))
+        address = attrs.get(LINK_ATTRIBUTES.get(tag, ""))
         if address:
             self.links.append((tag, address))
 
@@ -711,7 +712,7 @@ def test_the_link_check_sees_a_broken_link_and_anchor(site, server):
 
 
 def header_links(page_html: str) -> list[str]:
-    header = re.search(r'<div class="article-header-buttons">(.*?)</div>\s*</div>\s*</div>', page_html, re.S)
+    header = re.search(r'<div class="article-header-buttons">(.*?)</div>\s*</div>\s*</div>', page_html, re.DOTALL)
     assert header, "the page has no header buttons"
     return [html.unescape(h) for h in re.findall(r'href="([^"]+)"', header[1])]
 

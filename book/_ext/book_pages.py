@@ -15,6 +15,7 @@
   The theme's own default is "auto": say so.
 """
 
+from docutils import nodes
 
 CHAPTERS = "book/chapters/"
 
@@ -31,8 +32,6 @@ def _one_copy_of_inline_scripts(app, env):
 
 
 def _chapter_titles(app, doctree):
-    from docutils import nodes
-
     for section in doctree.findall(nodes.section):
         heading = section.next_node(nodes.title)
         title = app.env.titles.get(f"{CHAPTERS}{heading.astext()}") if heading is not None else None

@@ -9,6 +9,8 @@
   has no image from another host and reads the same offline.
 """
 
+from docutils import nodes
+
 EXECUTED, SOURCE = "book/chapters/", "notebooks/"
 COLAB_BADGE = "https://colab.research.google.com/assets/colab-badge.svg"
 LOCAL_BADGE = "/book/_static/colab-badge.svg"
@@ -29,8 +31,6 @@ def _rewrite_launch_links(app, pagename, templatename, context, doctree):
 
 
 def _local_badge(app, doctree):
-    from docutils import nodes
-
     for image in doctree.findall(nodes.image):
         if image.get("uri") == COLAB_BADGE:
             image["uri"] = LOCAL_BADGE  # "/..." is relative to the book's root
