@@ -54,10 +54,14 @@ def use_book_style() -> None:
 
 
 def fit_to_column(figure) -> None:
-    """Narrow a figure wider than the text column to the column, keeping its height (its text keeps its size)."""
+    """Narrow a figure wider than the text column to the column, keeping its height (its text keeps its size).
+
+    The notebook saves figures with a tight bounding box and ``savefig.pad_inches`` on each side: the figure
+    itself gets the column less that padding."""
     width, height = figure.get_size_inches()
-    if width > COLUMN_INCHES + 1e-6:
-        figure.set_size_inches(COLUMN_INCHES, height)
+    column = COLUMN_INCHES - 2 * float(mpl.rcParams["savefig.pad_inches"])
+    if width > column + 1e-6:
+        figure.set_size_inches(column, height)
 
 
 def _notebook_figures() -> None:
