@@ -17,6 +17,8 @@ CHAPTERS     = $(shell test -x $(PY) && $(PY) -m tradeoffs.book list)
 RUNS         = $(addprefix run-,$(CHAPTERS))
 STAMP       := $(VENV)/.installed
 MNIST       := $(TRADEOFFS_DATA)/mnist.npz
+# the bench's peer, installed by `make bench` only (--no-deps), never a dependency of the package
+TORCHATTACKS := torchattacks==3.5.1
 
 .PHONY: help setup data book chapters run-chapters $(RUNS) chapter html pages notebooks test check-html bench clean
 
@@ -79,7 +81,9 @@ test: setup data  ## the test suite: library, claims, data, pairing, every chapt
 check-html: setup  ## open every page of _build/html in headless Chromium (console errors, images); screenshots -> build/screenshots
 	TRADEOFFS_HTML=$(CURDIR)/_build/html $(PY) -m pytest tests/test_browser.py -q
 
-bench: setup  ## our kernels against the baselines (ratios -> build/bench.json) and speed targets (not part of the tests)
+bench: setup  ## our kernels against torchattacks and the authors' TRADES loop, epoch phases, GEMM fraction (-> build/bench.json), speed targets (not part of the tests)
+	@$(PY) -m pip install --quiet --no-deps $(TORCHATTACKS) || \
+	  echo "could not install $(TORCHATTACKS) (offline?): the bench skips the comparison with it"
 	$(PY) -m tradeoffs.book.bench
 
 clean:  ## remove the built book, executed chapters and results (keeps .venv and data)

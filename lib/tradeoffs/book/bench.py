@@ -1,13 +1,22 @@
 """Speed of the kernels: ``make bench`` (``python -m tradeoffs.book.bench``).
 
-First the three measures of issue 3, on the TRADES SmallCNN: our PGD against a straightforward PGD
-loop, our TRADES step against the structure of the authors' release, and the achieved GFLOP/s of a
-training and an attack step against a large GEMM on the same machine; they are printed and written
-to ``build/bench.json``. Then timed targets of other kernels (seconds on the book's reference
-machine: 2 CPU cores): a benchmark over its target fails the command. Every figure is a median of
-repeated (interleaved where compared) runs. Timed assertions live here, never in the tests.
-"""
+1. Against the real peers, on the book's ``SmallCNN`` (channels-last) and on ``PlainSmallCNN`` below
+   (the same layers as a user writes them: standard memory format, ReLU before pooling):
+   ``attacks.pgd`` (l_inf and l2, best iterate kept) against torchattacks' ``PGD`` / ``PGDL2``, and a
+   TRADES step (attack, loss, backward) of ``train.trades_loss`` against :func:`release_trades_loss`,
+   a transcription of the authors' ``trades.py``. torchattacks is installed for the bench only
+   (``make bench`` installs it with ``--no-deps``; it is never a dependency of the package); without it
+   that comparison is skipped with a message.
+2. The cost of one ``train.fit`` epoch per objective, split into its phases (attack, forward,
+   backward, optimizer, data), so that the next bottleneck is visible.
+3. The achieved GFLOP/s of a training and an attack step against a large GEMM on the same machine.
+4. Timed targets of other kernels (seconds on the book's reference machine: 2 CPU cores): a benchmark
+   over its target fails the command.
 
+The machine may be shared: every comparison is timed in interleaved rounds (each contender once per
+round), and a speed-up is the median over rounds of the per-round ratio. Results go to
+``build/bench.json``. Timed assertions live here, never in the tests.
+"""
 from __future__ import annotations
 
 import argparse
@@ -15,9 +24,9 @@ import json
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -83,84 +92,283 @@ BENCHMARKS = [
 ]
 
 
-# ------------------------------------------------- issue 3: our kernels against the baselines
+# ------------------------------------------------------------------------------------ timing
+
+
+def _clock() -> Callable[[], float]:
+    """The clock of every figure: on one thread the CPU time of this process (the work done, which the
+    time slices other processes take on a shared machine do not inflate), else the wall time."""
+    return time.process_time if torch.get_num_threads() == 1 else time.perf_counter
 
 
 def _median_seconds(fn: Callable[[], object], repeats: int) -> float:
+    clock = _clock()
     fn()  # warm-up
     times = []
     for _ in range(repeats):
-        start = time.perf_counter()
+        start = clock()
         fn()
-        times.append(time.perf_counter() - start)
+        times.append(clock() - start)
     return statistics.median(times)
 
 
-def _interleaved_medians(fns: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:
-    """Median seconds of each function, timed in alternation so that machine noise hits all alike."""
+def _interleaved(fns: dict[str, Callable[[], object]], rounds: int) -> dict[str, list[float]]:
+    """Seconds of each function in each of ``rounds`` rounds; every round runs each function once, in
+    turn, so that a burst of load on a shared machine hits all contenders of that round alike."""
+    clock = _clock()
     for fn in fns.values():
-        fn()
+        fn()  # warm-up
     times: dict[str, list[float]] = {k: [] for k in fns}
-    for _ in range(repeats):
+    for _ in range(rounds):
         for name, fn in fns.items():
-            start = time.perf_counter()
+            start = clock()
             fn()
-            times[name].append(time.perf_counter() - start)
-    return {k: statistics.median(v) for k, v in times.items()}
+            times[name].append(clock() - start)
+    return times
 
 
-def release_small_cnn(model: nn.Module) -> nn.Module:
-    """The TRADES release's ``SmallCNN`` layout (plain NCHW tensors, ReLU before every pooling), with
-    the weights of our ``model``: the baseline the kernels are measured against."""
-    import copy
-    f, c = model.features, model.classifier
-    convs = [m for m in f if isinstance(m, nn.Conv2d)]
-    fcs = [m for m in c if isinstance(m, nn.Linear)]
-    release = nn.Sequential(
-        convs[0], nn.ReLU(), convs[1], nn.ReLU(), nn.MaxPool2d(2, 2),
-        convs[2], nn.ReLU(), convs[3], nn.ReLU(), nn.MaxPool2d(2, 2), nn.Flatten(),
-        fcs[0], nn.ReLU(), nn.Dropout(0.5), fcs[1], nn.ReLU(), fcs[2])
-    release = copy.deepcopy(release)
-    return release.to(memory_format=torch.contiguous_format).eval()
+def _versus(times: dict[str, list[float]], peer: str, ours: str, goal: float) -> dict:
+    """Medians of a peer and of ours, and the speed-up: the median over rounds of peer / ours."""
+    ratios = [p / o for p, o in zip(times[peer], times[ours])]
+    speedup = statistics.median(ratios)
+    return {"peer_seconds": statistics.median(times[peer]), "ours_seconds": statistics.median(times[ours]),
+            "speedup": speedup, "speedup_range": [min(ratios), max(ratios)], "rounds": len(ratios),
+            "goal": goal, "met": speedup >= goal}
 
 
-def straightforward_pgd(model: nn.Module, x: Tensor, y: Tensor, *, eps: float, step_size: float,
-                        steps: int) -> Tensor:
-    """PGD as torchattacks writes it: per step forward, mean cross-entropy, input gradient, sign step, clamp."""
-    x_adv = (x + torch.empty_like(x).uniform_(-eps, eps)).clamp(0, 1).detach()
-    for _ in range(steps):
-        x_adv.requires_grad_(True)
-        loss = F.cross_entropy(model(x_adv), y)
-        grad = torch.autograd.grad(loss, x_adv)[0]
-        x_adv = x_adv.detach() + step_size * grad.sign()
-        x_adv = (x + (x_adv - x).clamp(-eps, eps)).clamp(0, 1).detach()
-    return x_adv
+# ------------------------------------------------------------------------- the two models
+
+
+class PlainSmallCNN(nn.Module):
+    """The TRADES MNIST ``SmallCNN`` as a user writes it: standard (NCHW) memory format, ReLU before every
+    pooling, not-in-place activations, ``torch.flatten`` before the classifier."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1, self.conv2 = nn.Conv2d(1, 32, 3), nn.Conv2d(32, 32, 3)
+        self.conv3, self.conv4 = nn.Conv2d(32, 64, 3), nn.Conv2d(64, 64, 3)
+        self.fc1, self.fc2, self.fc3 = nn.Linear(64 * 4 * 4, 200), nn.Linear(200, 200), nn.Linear(200, 10)
+        self.dropout = nn.Dropout(0.5)
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = F.max_pool2d(F.relu(self.conv2(F.relu(self.conv1(x)))), 2)
+        x = F.max_pool2d(F.relu(self.conv4(F.relu(self.conv3(x)))), 2)
+        x = self.dropout(F.relu(self.fc1(torch.flatten(x, 1))))
+        return self.fc3(F.relu(self.fc2(x)))
+
+
+def book_and_plain_models(seed: int = 0) -> dict[str, nn.Module]:
+    """The book's ``models.SmallCNN`` with generic non-zero weights (the release zeroes the last layer at
+    init) and a ``PlainSmallCNN`` holding the same weights in the standard memory format."""
+    from tradeoffs import models
+    torch.manual_seed(seed)
+    book = models.SmallCNN()
+    for p in book.parameters():
+        nn.init.normal_(p, std=0.05)
+    plain = PlainSmallCNN()
+    layers = [m for m in book.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    targets = [plain.conv1, plain.conv2, plain.conv3, plain.conv4, plain.fc1, plain.fc2, plain.fc3]
+    with torch.no_grad():
+        for source, target in zip(layers, targets, strict=True):
+            target.weight.copy_(source.weight)
+            target.bias.copy_(source.bias)
+    return {"SmallCNN (book)": book.eval(), "PlainSmallCNN (user)": plain.eval()}
+
+
+# ----------------------------------------------------------------------------------- peers
+
+
+TORCHATTACKS_PIN = "torchattacks==3.5.1"
+
+
+def torchattacks_or_none():
+    """The torchattacks module, or None (with a message) when it is not installed."""
+    try:
+        import torchattacks
+    except ImportError:
+        print(f"torchattacks is not installed: skipping the comparison with it (make bench installs it with "
+              f"`pip install --no-deps {TORCHATTACKS_PIN}`)")
+        return None
+    return torchattacks
 
 
 def release_trades_loss(model: nn.Module, x: Tensor, y: Tensor, *, beta: float, eps: float, step_size: float,
                         steps: int) -> Tensor:
-    """The structure of the authors' ``trades.py``: the clean distribution recomputed at every inner step,
-    and three forward passes (two of them clean) in the outer loss."""
-    kl = nn.KLDivLoss(reduction="sum")
+    """The authors' ``trades_loss`` (``trades.py`` of github.com/yaodongyu/TRADES), l_inf, transcribed:
+    a summed ``KLDivLoss``, the attack in eval mode from x + 0.001 * N(0, I), at each of the K steps the
+    sign of the gradient of KL(log_softmax(f(x')), softmax(f(x))) (the clean forward pass repeated every
+    step), the ball and box clamps; then train mode, CE(f(x), y) and (1 / batch) * KL, whose target
+    softmax(f(x)) is a third forward pass."""
+    criterion_kl = nn.KLDivLoss(reduction="sum")  # the release's size_average=False
     model.eval()
-    x_adv = x.detach() + 0.001 * torch.randn_like(x)
+    batch_size = len(x)
+    x_adv = x.detach() + 0.001 * torch.randn(x.shape).detach()
     for _ in range(steps):
         x_adv.requires_grad_()
         with torch.enable_grad():
-            loss_kl = kl(F.log_softmax(model(x_adv), dim=1), F.softmax(model(x), dim=1))
+            loss_kl = criterion_kl(F.log_softmax(model(x_adv), dim=1), F.softmax(model(x), dim=1))
         grad = torch.autograd.grad(loss_kl, [x_adv])[0]
         x_adv = x_adv.detach() + step_size * torch.sign(grad.detach())
-        x_adv = torch.clamp(torch.min(torch.max(x_adv, x - eps), x + eps), 0.0, 1.0)
+        x_adv = torch.min(torch.max(x_adv, x - eps), x + eps)
+        x_adv = torch.clamp(x_adv, 0.0, 1.0)
     model.train()
     logits = model(x)
     loss_natural = F.cross_entropy(logits, y)
-    loss_robust = (1.0 / len(x)) * kl(F.log_softmax(model(x_adv), dim=1), F.softmax(model(x), dim=1))
+    loss_robust = (1.0 / batch_size) * criterion_kl(F.log_softmax(model(x_adv), dim=1), F.softmax(model(x), dim=1))
     return loss_natural + beta * loss_robust
 
 
+PGD_SETTINGS = {"linf": {"eps": 0.3, "step_size": 0.01}, "l2": {"eps": 2.0, "step_size": 0.25}}
+PGD_STEPS, PGD_BATCH = 10, 256
+TRADES_SETTINGS = {"beta": 6.0, "eps": 0.3, "step_size": 0.01, "steps": 10}
+TRADES_BATCH = 128
+
+
+def _training_step(model: nn.Module, x: Tensor, y: Tensor, loss_fn: Callable) -> Callable[[], None]:
+    def run():
+        model.train()
+        model.zero_grad(set_to_none=True)
+        loss_fn(model, x, y).backward()
+    return run
+
+
+def peer_ratios(rounds: int) -> dict:
+    """Ours against the peers on both models: PGD-10 (l_inf, l2) against torchattacks, batch 256; a
+    TRADES step (K = 10) against the authors' structure, batch 128."""
+    from tradeoffs import attacks, train
+    torchattacks = torchattacks_or_none()
+    torch.manual_seed(0)
+    x, y = torch.rand(PGD_BATCH, 1, 28, 28), torch.randint(0, 10, (PGD_BATCH,))
+    xt, yt = x[:TRADES_BATCH], y[:TRADES_BATCH]
+    out: dict = {"pgd": {}, "trades": {}, "pgd_batch": PGD_BATCH, "pgd_steps": PGD_STEPS,
+                 "trades_batch": TRADES_BATCH}
+    for model_name, model in book_and_plain_models().items():
+        if torchattacks is not None:
+            peers = {"linf": torchattacks.PGD, "l2": torchattacks.PGDL2}
+            fns = {}
+            for norm, s in PGD_SETTINGS.items():
+                peer = peers[norm](model, eps=s["eps"], alpha=s["step_size"], steps=PGD_STEPS)
+                fns[f"torchattacks {norm}"] = lambda peer=peer: peer(x, y)
+                fns[f"ours {norm}"] = lambda m=model, norm=norm, s=s: attacks.pgd(m, x, y, norm=norm, steps=PGD_STEPS,
+                                                                                  **s)
+            times = _interleaved(fns, rounds)
+            out["pgd"][model_name] = {norm: _versus(times, f"torchattacks {norm}", f"ours {norm}", 1.5)
+                                      for norm in PGD_SETTINGS}
+        else:
+            out["pgd"][model_name] = "skipped: torchattacks is not installed"
+        times = _interleaved({
+            "release": _training_step(model, xt, yt, lambda m, a, b: release_trades_loss(m, a, b, **TRADES_SETTINGS)),
+            "ours": _training_step(model, xt, yt, lambda m, a, b: train.trades_loss(m, a, b, **TRADES_SETTINGS)),
+        }, rounds)
+        out["trades"][model_name] = _versus(times, "release", "ours", 2.0)
+        model.eval()
+    return out
+
+
+# ------------------------------------------------------------------------- epoch phases
+
+PHASES = ("attack", "forward", "backward", "optimizer", "data")
+
+
+class _PhaseClock:
+    """Splits the wall time of a ``train.fit`` run into ``PHASES`` from the outside: the objective is
+    wrapped (its time minus the attack's is the forward pass and loss), the attack is wrapped, and global
+    optimizer hooks mark the end of the backward pass and of the step; the rest (batch indexing,
+    zero_grad, learning rate, progress) is data."""
+
+    def __init__(self):
+        self.seconds = dict.fromkeys(PHASES, 0.0)
+        self.clock = _clock()
+        self.mark = self.clock()
+
+    def _lap(self, phase: str) -> None:
+        now = self.clock()
+        self.seconds[phase] += now - self.mark
+        self.mark = now
+
+    def attack(self, fn: Callable) -> Callable:
+        def timed(*args, **kwargs):
+            start = self.clock()
+            out = fn(*args, **kwargs)
+            self.seconds["attack"] += self.clock() - start
+            return out
+        return timed
+
+    def objective(self, fn: Callable) -> Callable:
+        def timed(model, x, y):
+            self._lap("data")
+            attack_before = self.seconds["attack"]
+            loss = fn(model, x, y)
+            self._lap("forward")
+            self.seconds["forward"] -= self.seconds["attack"] - attack_before
+            return loss
+        return timed
+
+    def __enter__(self):
+        from torch.optim.optimizer import register_optimizer_step_post_hook, register_optimizer_step_pre_hook
+        self._hooks = [register_optimizer_step_pre_hook(lambda *_: self._lap("backward")),
+                       register_optimizer_step_post_hook(lambda *_: self._lap("optimizer"))]
+        self.mark = self.clock()
+        return self
+
+    def __exit__(self, *exc):
+        self._lap("data")
+        for hook in self._hooks:
+            hook.remove()
+
+
+def _epoch_objectives(clock: _PhaseClock) -> dict[str, Callable]:
+    from tradeoffs import attacks, train
+    pgd = clock.attack(attacks.pgd)
+    return {
+        "standard": train.standard(),
+        "noise (sigma 0.3)": train.noise(sigma=0.3),
+        "adversarial (PGD-10)": train.adversarial(eps=0.3, attack=pgd, steps=10),
+        "trades (K = 10)": train.trades(beta=6.0, eps=0.3, step_size=0.03, steps=10),
+        "joint (lam 2, PGD-10)": train.joint(lam=2.0, eps=0.3, attack=pgd, steps=10),
+    }
+
+
+def epoch_phases(rounds: int, n: int = 1024, batch_size: int = 128) -> dict:
+    """Per-phase seconds and images/s of one ``train.fit`` epoch (n MNIST training images, or uniform noise
+    without the data) of a fresh book ``SmallCNN`` for each objective; medians over interleaved rounds."""
+    from unittest import mock
+
+    from tradeoffs import attacks, data, models, train
+    if data.mnist_path().exists():
+        x, y = (t[:n] for t in data.load_mnist("train"))
+        source = f"MNIST, first {n} training images"
+    else:
+        x, y = torch.rand(n, 1, 28, 28), torch.randint(0, 10, (n,))
+        source = f"{n} uniform-noise images (MNIST not fetched: make data)"
+    names = list(_epoch_objectives(_PhaseClock()))
+    for objective in _epoch_objectives(_PhaseClock()).values():  # warm-up: one batch each
+        train.fit(models.SmallCNN(), x[:batch_size], y[:batch_size], objective, epochs=1, batch_size=batch_size,
+                  lr=0.01, show_progress=False)
+    runs: dict[str, list[dict[str, float]]] = {name: [] for name in names}
+    for _ in range(rounds):
+        for name in names:
+            torch.manual_seed(0)
+            model = models.SmallCNN()
+            with _PhaseClock() as clock, mock.patch.object(attacks, "trades_attack",
+                                                           clock.attack(attacks.trades_attack)):
+                objective = clock.objective(_epoch_objectives(clock)[name])
+                train.fit(model, x, y, objective, epochs=1, batch_size=batch_size, lr=0.01, show_progress=False)
+            runs[name].append(dict(clock.seconds))
+    result = {"source": source, "batch_size": batch_size, "rounds": rounds, "objectives": {}}
+    for name, laps in runs.items():
+        seconds = {phase: statistics.median(lap[phase] for lap in laps) for phase in PHASES}
+        total = statistics.median(sum(lap.values()) for lap in laps)
+        result["objectives"][name] = {"seconds": seconds, "total_seconds": total, "images_per_second": n / total}
+    return result
+
+
+# ------------------------------------------------------------------------ GEMM efficiency
+
+
 def step_flops(model: nn.Module, x: Tensor, y: Tensor, *, attack: bool) -> int:
-    """FLOPs of one training step (forward, input-free backward to the weights) or one attack step
-    (forward, backward to the input only), counted by ``torch.utils.flop_counter``."""
+    """FLOPs of one training step (forward, backward to the weights) or one attack step (forward,
+    backward to the input only), counted by ``torch.utils.flop_counter``."""
     import copy
 
     from torch.utils.flop_counter import FlopCounterMode
@@ -179,62 +387,74 @@ def gemm_peak_gflops(n: int = 2048, repeats: int = 5) -> float:
     return 2 * n**3 / _median_seconds(lambda: a @ b, repeats) / 1e9
 
 
-def kernel_ratios(repeats: int = 7, batch: int = 256) -> dict:
-    """The three measures of issue 3 on the SmallCNN (MNIST shapes): PGD and TRADES against the
-    baselines above, and achieved GFLOP/s of a training step and an attack step against the GEMM peak."""
-    from tradeoffs import attacks, models, train
+def efficiency(peers: dict, rounds: int) -> dict:
+    """GFLOP/s of a training step (``train.standard``, batch 256) and of an attack step (the PGD-10 l_inf
+    runs above over their 10 steps) on both models, against the GEMM peak."""
+    from tradeoffs import train
     torch.manual_seed(0)
-    ours = models.SmallCNN()
-    for p in ours.parameters():  # a generic non-zero model (the release zeroes the last layer at init)
-        nn.init.normal_(p, std=0.05)
-    release = release_small_cnn(ours)
-    x, y = torch.rand(batch, 1, 28, 28), torch.randint(0, 10, (batch,))
-    eps, alpha, steps = 0.3, 0.01, 10
-    results = {"batch": batch, "threads": torch.get_num_threads(), "torch": torch.__version__}
-
-    pgd = _interleaved_medians({
-        "straightforward": lambda: straightforward_pgd(release, x, y, eps=eps, step_size=alpha, steps=steps),
-        "ours": lambda: attacks.pgd(ours.eval(), x, y, eps=eps, step_size=alpha, steps=steps)}, repeats)
-    results["pgd"] = {**pgd, "speedup": pgd["straightforward"] / pgd["ours"], "goal": 1.5}
-
-    def step(model, loss_fn):
-        def run():
-            model.train()
-            model.zero_grad(set_to_none=True)
-            loss_fn(model, x, y).backward()
-        return run
-    trades_kw = {"beta": 6.0, "eps": eps, "step_size": alpha, "steps": steps}
-    trades = _interleaved_medians({
-        "release": step(release, lambda m, a, b: release_trades_loss(m, a, b, **trades_kw)),
-        "ours": step(ours, lambda m, a, b: train.trades_loss(m, a, b, **trades_kw))}, repeats)
-    results["trades"] = {**trades, "speedup": trades["release"] / trades["ours"], "goal": 2.0}
-
+    x, y = torch.rand(PGD_BATCH, 1, 28, 28), torch.randint(0, 10, (PGD_BATCH,))
     peak = gemm_peak_gflops()
-    standard = train.standard()
-    seconds = _interleaved_medians({"training step (ours)": step(ours, standard),
-                                    "training step (release)": step(release, standard)}, repeats)
-    # an attack step's time: the PGD-10 runs above, over their 10 steps
-    seconds["attack step (ours)"] = pgd["ours"] / steps
-    seconds["attack step (release)"] = pgd["straightforward"] / steps
-    results["gemm_peak_gflops"] = peak
-    results["efficiency"] = {}
-    for name, t in seconds.items():
-        gflops = step_flops(ours, x, y, attack=name.startswith("attack")) / t / 1e9
-        results["efficiency"][name] = {"seconds": t, "gflops": gflops, "fraction_of_peak": gflops / peak}
-    return results
+    out: dict = {"gemm_peak_gflops": peak, "steps": {}}
+    for model_name, model in book_and_plain_models().items():
+        seconds = {"training step": statistics.median(_interleaved(
+            {"s": _training_step(model, x, y, train.standard())}, rounds)["s"])}
+        pgd = peers["pgd"].get(model_name)
+        if isinstance(pgd, dict):
+            seconds["attack step (ours)"] = pgd["linf"]["ours_seconds"] / PGD_STEPS
+            seconds["attack step (torchattacks)"] = pgd["linf"]["peer_seconds"] / PGD_STEPS
+        for name, t in seconds.items():
+            gflops = step_flops(model, x, y, attack=name.startswith("attack")) / t / 1e9
+            out["steps"][f"{model_name}: {name}"] = {"seconds": t, "gflops": gflops, "fraction_of_peak": gflops / peak}
+        model.eval()
+    return out
 
 
-def print_ratios(r: dict) -> None:
-    print(f"SmallCNN, MNIST batch {r['batch']}, torch {r['torch']}, {r['threads']} threads; "
-          "median of interleaved runs\n")
-    p, t = r["pgd"], r["trades"]
-    print(f"1. PGD-10 attack: straightforward loop {p['straightforward']:.3f}s, ours {p['ours']:.3f}s: "
-          f"{p['speedup']:.2f}x (goal >= {p['goal']}x)  {'ok' if p['speedup'] >= p['goal'] else 'BELOW GOAL'}")
-    print(f"2. TRADES step (K=10): release structure {t['release']:.3f}s, ours {t['ours']:.3f}s: "
-          f"{t['speedup']:.2f}x (goal >= {t['goal']}x)  {'ok' if t['speedup'] >= t['goal'] else 'BELOW GOAL'}")
-    print(f"3. fraction of the large-GEMM peak ({r['gemm_peak_gflops']:.1f} GFLOP/s), goal >= 40% for ours:")
-    for name, e in r["efficiency"].items():
-        print(f"   {name:26s} {e['seconds'] * 1000:8.1f} ms  {e['gflops']:6.1f} GFLOP/s  {100 * e['fraction_of_peak']:5.1f}%")
+# ------------------------------------------------------------------------------- report
+
+
+def _verdict(r: dict) -> str:
+    return (f"{r['peer_seconds']:.3f}s / {r['ours_seconds']:.3f}s = {r['speedup']:.2f}x "
+            f"[{r['speedup_range'][0]:.2f}-{r['speedup_range'][1]:.2f}] (goal >= {r['goal']}x) "
+            f"{'ok' if r['met'] else 'BELOW GOAL'}")
+
+
+def print_report(r: dict) -> None:
+    print(f"torch {r['torch']}, {r['threads']} threads, load average {r['load_average']}; seconds of {r['clock']}; "
+          f"speed-up = median over {r['rounds']} interleaved rounds of peer / ours [min-max]\n")
+    peers = r["peers"]
+    print(f"1. PGD-{peers['pgd_steps']} (batch {peers['pgd_batch']}), torchattacks / ours:")
+    for model_name, by_norm in peers["pgd"].items():
+        if isinstance(by_norm, str):
+            print(f"   {model_name}: {by_norm}")
+            continue
+        for norm, v in by_norm.items():
+            print(f"   {model_name:22s} {norm:5s} {_verdict(v)}")
+    print(f"   TRADES step (K = {TRADES_SETTINGS['steps']}, batch {peers['trades_batch']}), authors' trades.py / ours:")
+    for model_name, v in peers["trades"].items():
+        print(f"   {model_name:22s}       {_verdict(v)}")
+    e = r["epochs"]
+    print(f"\n2. one train.fit epoch of a fresh book SmallCNN ({e['source']}, batch {e['batch_size']}), seconds:")
+    print(f"   {'objective':24s}" + "".join(f"{p:>10s}" for p in PHASES) + f"{'total':>9s}{'images/s':>10s}")
+    for name, v in e["objectives"].items():
+        print(f"   {name:24s}" + "".join(f"{v['seconds'][p]:10.3f}" for p in PHASES)
+              + f"{v['total_seconds']:9.2f}{v['images_per_second']:10.0f}")
+    g = r["efficiency"]
+    print(f"\n3. fraction of the large-GEMM peak ({g['gemm_peak_gflops']:.1f} GFLOP/s):")
+    for name, v in g["steps"].items():
+        print(f"   {name:50s} {v['seconds'] * 1000:8.1f} ms {v['gflops']:6.1f} GFLOP/s {100 * v['fraction_of_peak']:5.1f}%")
+
+
+def measure(rounds: int, epoch_rounds: int) -> dict:
+    """Everything ``make bench`` writes to build/bench.json (sections 1-3 of the module docstring)."""
+    import os
+    clock = "process CPU time (one thread)" if _clock() is time.process_time else "wall time"
+    result = {"torch": torch.__version__, "threads": torch.get_num_threads(), "clock": clock, "rounds": rounds,
+              "load_average": [round(v, 2) for v in os.getloadavg()]}
+    result["peers"] = peer_ratios(rounds)
+    result["epochs"] = epoch_phases(epoch_rounds)
+    result["efficiency"] = efficiency(result["peers"], rounds)
+    result["load_average_after"] = [round(v, 2) for v in os.getloadavg()]
+    return result
 
 
 def run_targets(repeats: int = 5) -> bool:
@@ -257,15 +477,16 @@ def run_targets(repeats: int = 5) -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tradeoffs.book.bench", description=__doc__.split("\n")[0])
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=7, help="interleaved rounds per comparison (default 7)")
+    parser.add_argument("--epoch-repeats", type=int, default=3, help="rounds of the epoch phases (default 3)")
     out = (paths.checkout_root() or Path.cwd()) / "build" / "bench.json"
     parser.add_argument("--out", type=Path, default=out,
-                        help="where the measured ratios go (default: build/bench.json in the checkout)")
+                        help="where the measurements go (default: build/bench.json in the checkout)")
     args = parser.parse_args(argv)
-    ratios = kernel_ratios(max(args.repeats, 5))
-    print_ratios(ratios)
+    result = measure(max(args.repeats, 3), max(args.epoch_repeats, 1))
+    print_report(result)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(ratios, indent=2) + "\n")
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"\nwritten to {args.out}")
     return 0 if run_targets(args.repeats) else 1
 
