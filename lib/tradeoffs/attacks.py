@@ -37,11 +37,13 @@ from __future__ import annotations
 import contextlib
 import math
 import numbers
+import weakref
 from collections.abc import Callable, Iterator
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.func import functional_call
 
 __all__ = ["NORMS", "check_eps", "check_norm", "default_loss", "eval_mode", "fgsm", "pgd", "targeted_loss",
            "trades_attack"]
@@ -84,7 +86,7 @@ def fgsm(
         return x.detach().clone()
     labels, loss_fn = _objective(y, target, loss_fn)
     with eval_mode(model):
-        grad = _input_grad(model, x, labels, loss_fn)
+        grad = _input_grad(_fast_forward(model, x), x, labels, loss_fn)
         x_adv = _project(x + eps * _ascent_direction(grad, norm), x, eps, norm, clip)
     return x_adv.detach()
 
@@ -159,13 +161,14 @@ def pgd(
     loss_best = torch.full((n,), float("-inf"), dtype=torch.float64, device=x.device)
     success_best = torch.zeros(n, dtype=torch.bool, device=x.device)
     with eval_mode(model):
+        net = _fast_forward(model, x)
         for _ in range(restarts):
             x_start = _random_start(x, eps, norm, clip) if random_start else x.detach().clone()
             todo = (~success_best).nonzero().flatten() if early_stop else torch.arange(n, device=x.device)
             if todo.numel() == 0:
                 continue
             x_new, loss_new, success_new = _pgd_best_iterate(
-                model, x[todo], labels[todo], x_start[todo], eps, norm, steps, alpha, clip, loss_fn,
+                net, x[todo], labels[todo], x_start[todo], eps, norm, steps, alpha, clip, loss_fn,
                 early_stop, targeted)
             better = _stronger(success_new, loss_new, success_best[todo], loss_best[todo])
             chosen = todo[better]
@@ -208,15 +211,16 @@ def trades_attack(
     if eps == 0:
         return x.detach().clone()
     with eval_mode(model):
+        net = _fast_forward(model, x)
         with torch.no_grad():
-            log_p_clean = F.log_softmax(_class_logits(model(x)).double(), dim=1)
+            log_p_clean = F.log_softmax(_class_logits(net(x)).double(), dim=1)
 
         def kl_from_clean(logits: Tensor, _y: Tensor | None) -> Tensor:
             log_p_adv = F.log_softmax(_class_logits(logits).double(), dim=1)
             return F.kl_div(log_p_adv, log_p_clean, reduction="none", log_target=True).sum(dim=1)
 
         x_start = _project(x + 0.001 * torch.randn_like(x), x, eps, norm, clip)
-        x_adv = _pgd_iterations(model, x, y, x_start, eps, norm, steps, alpha, clip, kl_from_clean)
+        x_adv = _pgd_iterations(net, x, y, x_start, eps, norm, steps, alpha, clip, kl_from_clean)
     return x_adv.detach()
 
 
@@ -580,3 +584,47 @@ def eval_mode(model: nn.Module) -> Iterator[None]:
     finally:
         for m, flag in was_training.items():
             m.training = flag
+
+
+# ------------------------------------------------------------------- memory format
+
+_CHANNELS_LAST_WORKS: weakref.WeakKeyDictionary[nn.Module, bool] = weakref.WeakKeyDictionary()
+
+
+def _fast_forward(model: nn.Module, x: Tensor, *, differentiable: bool = False) -> Callable[[Tensor], Tensor]:
+    """``model``'s forward pass for the duration of one call, its standard-format 2-D convolution
+    weights on CPU in channels-last: oneDNN's native layout, about 1.5x faster for an attack step of
+    a SmallCNN on this machine (``make bench``). The model itself is never modified: the converted
+    copies are passed by ``torch.func.functional_call``, detached (no parameter gradient can be formed)
+    or, with ``differentiable``, as copies that pass gradients back to the parameters. The layout
+    changes no number beyond float rounding. A model with nothing to convert (the book's networks are
+    channels-last already; an MLP; a GPU model), or one that fails with channels-last activations
+    (a ``.view`` of a convolution's output, say; tried once per model on one example of ``x``), is
+    returned as it is."""
+    names = [f"{prefix}.weight" if prefix else "weight" for prefix, m in model.named_modules()
+             if isinstance(m, nn.Conv2d) and isinstance(m.weight, nn.Parameter) and m.weight.device.type == "cpu"
+             and m.weight.to(memory_format=torch.channels_last) is not m.weight]
+    if not names or x.dim() != 4:
+        return model
+    params = dict(model.named_parameters(remove_duplicate=False))
+    weights = {name: (params[name] if differentiable else params[name].detach()).to(
+        memory_format=torch.channels_last) for name in names if name in params}
+    if not _channels_last_works(model, x, weights):
+        return model
+    return lambda inputs: functional_call(model, weights, (inputs,))
+
+
+def _channels_last_works(model: nn.Module, x: Tensor, weights: dict[str, Tensor]) -> bool:
+    """Whether ``model`` runs with channels-last conv weights (asked once per model: one example of
+    ``x``, in eval mode, without gradients, the random state left as it was)."""
+    works = _CHANNELS_LAST_WORKS.get(model)
+    if works is None:
+        detached = {name: w.detach() for name, w in weights.items()}
+        try:
+            with eval_mode(model), torch.no_grad(), torch.random.fork_rng(devices=[]):
+                functional_call(model, detached, (x[:1].detach(),))
+            works = True
+        except Exception:  # the model needs the standard layout; the real call raises its own errors
+            works = False
+        _CHANNELS_LAST_WORKS[model] = works
+    return works

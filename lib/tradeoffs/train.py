@@ -302,10 +302,12 @@ def fit(model: nn.Module, x: Tensor, y: Tensor, objective: Objective, *, batch_s
 
 
 def _two_forwards(model: nn.Module, x: Tensor, x_adv: Tensor) -> tuple[Tensor, Tensor]:
-    """f(x), f(x'): one concatenated pass when the model has no BatchNorm, else two."""
+    """f(x), f(x'): one concatenated pass when the model has no BatchNorm, else two; standard-format
+    conv weights in channels-last for these passes (``attacks._fast_forward``)."""
+    net = attacks._fast_forward(model, x, differentiable=True)
     if any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules()):
-        return model(x), model(x_adv)
-    logits = model(torch.cat([x, x_adv]))
+        return net(x), net(x_adv)
+    logits = net(torch.cat([x, x_adv]))
     return logits[: len(x)], logits[len(x):]
 
 
