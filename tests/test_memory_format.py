@@ -114,6 +114,17 @@ def test_the_model_is_left_as_it_was_when_the_call_fails(name):
     assert model_state(model) == before
 
 
+def test_tied_conv_weights_stay_tied():
+    torch.manual_seed(0)
+    conv = nn.Conv2d(3, 3, 3, padding=1)
+    model = nn.Sequential(nn.Conv2d(1, 3, 3, padding=1), nn.ReLU(), conv, nn.ReLU(), conv, nn.Flatten(),
+                          nn.Linear(3 * 12 * 12, 5))
+    x, _ = data()
+    forward = attacks._fast_forward(model, x)
+    assert not isinstance(forward, nn.Module)
+    torch.testing.assert_close(forward(x), model(x), rtol=1e-5, atol=1e-6)
+
+
 def test_a_model_that_needs_the_standard_layout_runs_as_it_is():
     x, y = data()
     model = ViewCNN()

@@ -606,15 +606,21 @@ def _fast_forward(model: nn.Module, x: Tensor, *, differentiable: bool = False) 
     channels-last already; an MLP; a GPU model), or one that fails with channels-last activations
     (a ``.view`` of a convolution's output, say; tried once per model on one example of ``x``), is
     returned as it is."""
-    names = [f"{prefix}.weight" if prefix else "weight" for prefix, m in model.named_modules()
-             if isinstance(m, nn.Conv2d) and isinstance(m.weight, nn.Parameter) and m.weight.device.type == "cpu"
-             and m.weight.to(memory_format=torch.channels_last) is not m.weight]
-    if not names or x.dim() != 4:
+    if x.dim() != 4:
         return model
-    params = dict(model.named_parameters(remove_duplicate=False))
-    weights = {name: (params[name] if differentiable else params[name].detach()).to(
-        memory_format=torch.channels_last) for name in names if name in params}
-    if not _channels_last_works(model, x, weights):
+    weights: dict[str, Tensor] = {}
+    seen: set[int] = set()  # a tied weight is given once (functional_call ties its other names to it)
+    for prefix, m in model.named_modules(remove_duplicate=False):
+        w = getattr(m, "weight", None)
+        if not (isinstance(m, nn.Conv2d) and isinstance(w, nn.Parameter) and w.device.type == "cpu") \
+                or id(w) in seen:
+            continue
+        seen.add(id(w))
+        source = w if differentiable else w.detach()
+        converted = source.to(memory_format=torch.channels_last)  # source itself if channels-last already
+        if converted is not source:
+            weights[f"{prefix}.weight" if prefix else "weight"] = converted
+    if not weights or not _channels_last_works(model, x, weights):
         return model
     return lambda inputs: functional_call(model, weights, (inputs,))
 
@@ -624,10 +630,9 @@ def _channels_last_works(model: nn.Module, x: Tensor, weights: dict[str, Tensor]
     ``x``, in eval mode, without gradients, the random state left as it was)."""
     works = _CHANNELS_LAST_WORKS.get(model)
     if works is None:
-        detached = {name: w.detach() for name, w in weights.items()}
         try:
             with eval_mode(model), torch.no_grad(), torch.random.fork_rng(devices=[]):
-                functional_call(model, detached, (x[:1].detach(),))
+                functional_call(model, weights, (x[:1].detach(),))
             works = True
         except RuntimeError:  # e.g. a .view of a channels-last activation: the model needs the standard layout
             works = False
