@@ -418,7 +418,8 @@ def test_scorecard_filters_claims_by_status(site, server, tab):
     tab.open(server + "book/scorecard.html")
     visible = """Array.from(document.querySelectorAll("tr[data-status]"))
                    .filter(tr => tr.offsetParent !== null).map(tr => tr.dataset.status)"""
-    buttons = tab.evaluate("Array.from(document.querySelectorAll('.claims-filter-button'), b => b.textContent)")
+    buttons = tab.evaluate("Array.from(document.querySelectorAll('.claims-filter-button[data-status]'), "
+                           "b => b.textContent)")
     labels = [f"{s.replace('-', ' ')} ({counts[s]})" for s in claims.STATUSES]
     assert buttons == [f"all ({len(all_claims)})", *labels]
     assert sorted(tab.evaluate(visible)) == sorted(c["status"] for c in all_claims)
@@ -430,6 +431,11 @@ def test_scorecard_filters_claims_by_status(site, server, tab):
         assert tab.evaluate("document.querySelector('.claims-filter-empty').hidden") == (expected > 0)
     assert tab.open(server + "book/scorecard.html?status=differs") == []
     assert tab.evaluate(visible) == ["differs"] * counts["differs"]
+    for kind in claims.KINDS:  # the kind buttons narrow the status chosen (still "differs")
+        tab.evaluate(f"document.querySelector('.claims-filter-button[data-kind=\"{kind}\"]').click()")
+        shown = tab.evaluate(visible.replace("dataset.status", "dataset.kind"))
+        expected = [c for c in all_claims if c["kind"] == kind and c["status"] == "differs"]
+        assert shown == [kind] * len(expected), (kind, shown)
 
 
 MATH = """(async () => {
@@ -584,9 +590,9 @@ def test_scorecard_lists_every_claim_of_every_chapter(site):
     assert recorded == pages_, f"chapter pages without a claims record: {sorted(pages_ - recorded)}; " \
                                f"claims records without a chapter page: {sorted(recorded - pages_)}"
     for record in recs:
-        counts = [sum(c["status"] == s for c in record["claims"]) for s in claims.STATUSES]
-        n = len(record["claims"])
-        assert f"{n} claims ({counts[0]} reproduced, {counts[1]} differs, {counts[2]} not run)" in text
+        counts = ", ".join(f"{sum(c['status'] == s for c in record['claims'])} {s.replace('-', ' ')}"
+                           for s in claims.STATUSES)
+        assert f"{len(record['claims'])} claims ({counts})" in text
         missing = [c["id"] for c in record["claims"] if c["id"] not in text]
         assert not missing, f"{record['chapter']}: claims not on the scorecard: {missing}"
     raw = (html_root / "book" / "scorecard.html").read_text()
@@ -772,8 +778,8 @@ def test_scorecard_markdown_counts_links_and_lists_unexecuted_chapters():
              "claims": [_claim("a.x", "reproduced"), _claim("a.y", "differs")]}]
     md = pages.scorecard_markdown(recs, chapters)
     assert md.index("## 01_a") < md.index("## 02_b")  # book order
-    assert "| {doc}`/book/chapters/01_a` | cpu | 2 | 1 | 1 | 0 |" in md
-    assert "| **all chapters** | cpu, smoke | 3 | 1 | 1 | 1 |" in md
+    assert "| {doc}`/book/chapters/01_a` | cpu | 2 | 1 | 1 | 0 | 0 | 0 |" in md
+    assert "| **all chapters** | cpu, smoke | 3 | 1 | 1 | 0 | 1 | 0 |" in md
     assert "| `03_c` | not executed |" in md and "## Not executed" in md
     assert "`a.x`" in md and "`a.y`" in md and "`b.x`" in md and 'id="claims-filter"' in md
     assert "`99_z`" in pages.scorecard_markdown([{"chapter": "99_z", "profile": "cpu", "claims": []}], chapters)

@@ -27,8 +27,8 @@ from tradeoffs import attacks
 from tradeoffs.progress import progress
 
 __all__ = [
-    "ATTACKS", "Transfer", "accuracy", "apgd", "check_threat_model", "predict", "robust_accuracy",
-    "robust_accuracy_curve", "strong_attack", "transfer", "transfer_accuracy",
+    "ATTACKS", "Transfer", "accuracy", "apgd", "check_threat_model", "correct", "predict", "robust_accuracy",
+    "robust_accuracy_curve", "robust_correct", "strong_attack", "transfer", "transfer_accuracy",
 ]
 
 ATTACKS = ("fgsm", "pgd", "strong")
@@ -51,19 +51,30 @@ def predict(logits: Tensor) -> Tensor:
 
 
 @torch.no_grad()
-def accuracy(model: nn.Module, x: Tensor, y: Tensor, batch_size: int = 4096) -> float:
-    """Fraction of (x, y) the model classifies correctly (eval mode; the model's mode is restored)."""
+def correct(model: nn.Module, x: Tensor, y: Tensor, batch_size: int = 4096) -> Tensor:
+    """Per-example outcomes: a bool tensor [N], True where the model classifies (x, y) correctly (eval mode;
+    the model's mode is restored). ``tradeoffs.stats`` turns them into intervals and paired differences."""
     _check_data(x, y)
     with attacks.eval_mode(model):
-        correct = sum((predict(model(xb)) == yb).sum().item()
-                      for xb, yb in zip(x.split(batch_size), y.split(batch_size)))
-    return correct / len(x)
+        return torch.cat([(predict(model(xb)) == yb).cpu()
+                          for xb, yb in zip(x.split(batch_size), y.split(batch_size))])
+
+
+def accuracy(model: nn.Module, x: Tensor, y: Tensor, batch_size: int = 4096) -> float:
+    """Fraction of (x, y) the model classifies correctly: the mean of :func:`correct`."""
+    return correct(model, x, y, batch_size).double().mean().item()
 
 
 # ------------------------------------------------------------------------- robust accuracy
 
 
-def robust_accuracy(
+def robust_accuracy(model: nn.Module, x: Tensor, y: Tensor, *, eps: float, **kw) -> float:
+    """Robust accuracy: the fraction of (x, y) still classified correctly at the attack's x_adv, the mean of
+    :func:`robust_correct` (same arguments: the attack, its settings, the batch size)."""
+    return robust_correct(model, x, y, eps=eps, **kw).double().mean().item()
+
+
+def robust_correct(
     model: nn.Module,
     x: Tensor,
     y: Tensor,
@@ -74,10 +85,10 @@ def robust_accuracy(
     batch_size: int | None = None,
     show_progress: bool = True,
     **attack_kw,
-) -> float:
-    """Robust accuracy: the fraction of (x, y) still classified correctly at the attack's x_adv,
-    an upper bound on the accuracy under the threat model {||x' - x||_p <= eps} ∩ box
-    (Madry et al., ICLR 2018, Eq. (2.1); TRADES, Zhang et al. 2019, the robust error R_rob(f)).
+) -> Tensor:
+    """Per-example robust outcomes: a bool tensor [N], True where (x, y) is still classified correctly at
+    the attack's x_adv. Their mean, the robust accuracy, is an upper bound on the accuracy under the threat
+    model {||x' - x||_p <= eps} ∩ box (Madry et al., ICLR 2018, Eq. (2.1); TRADES, Zhang et al. 2019, the robust error R_rob(f)).
 
     ``attack``:
 
@@ -117,14 +128,14 @@ def robust_accuracy(
     batches = list(zip(x.split(batch_size), y.split(batch_size)))
     if show_progress and len(batches) > 1:
         batches = progress(batches, desc=f"robust accuracy ({name}, eps={eps:g})", unit="batch")
-    correct = 0
+    outcomes = []
     with attacks.eval_mode(model):
         for xb, yb in batches:
             x_adv = run(model, xb, yb, eps=eps, norm=norm, **attack_kw)
             check_threat_model(x_adv, xb, eps=eps, norm=norm, clip=clip, source=name)
             with torch.no_grad():
-                correct += (predict(model(x_adv)) == yb).sum().item()
-    return correct / len(x)
+                outcomes.append((predict(model(x_adv)) == yb).cpu())
+    return torch.cat(outcomes)
 
 
 def robust_accuracy_curve(

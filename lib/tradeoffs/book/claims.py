@@ -1,14 +1,36 @@
-"""The claims record: every number a paper printed that a chapter reproduces goes through `claim`.
+"""The claims record: every number a paper printed or an effect it reported that a chapter reproduces goes
+through `claim`.
 
 The paper's numbers are data, one CSV file per paper in ``tradeoffs/book/references/`` (columns
-``id, source, setting, relation, value, unit``). A chapter computes its own number and calls
+``id, source, setting, relation, value, unit, kind, tol, basis``). A chapter computes its own value, a number
+or a :class:`tradeoffs.stats.Estimate` (a measured value with its 95% confidence interval), and calls
 
-    claim("gaussian.table1.sigma3_6.standard_training.std_error", ours, tol=0.01)
+    claim("trades.table4.mnist.beta1.natural", 100 * stats.proportion(correct))
 
-which compares it with the reference of the same id, glues it for the prose (myst-nb ``glue``,
-under the id itself, and the paper's value under ``<id>.paper``), and appends
-``{id, paper, ours, tol, unit, relation, status, profile, source, setting}`` to
-``<results dir>/<chapter>.json`` (results dir from ``TRADEOFFS_RESULTS``, default ``book/_results``).
+which decides the status by the rules below, glues the value for the prose (myst-nb ``glue``, under the id,
+with ``<id>.paper``, ``<id>.lo``, ``<id>.hi``, ``<id>.status`` and ``<id>.reason``), and appends the record
+entry to ``<results dir>/<chapter>.json`` (results dir from ``TRADEOFFS_RESULTS``, default ``book/_results``).
+
+Three kinds of claim (the reference's ``kind``):
+
+* ``printed``: a number the paper printed. Relation ``=``: reproduced when the paper's value lies within
+  ``tol`` of ours, or, for a measured value, within ``tol`` of our 95% interval (``tol`` is then the budget
+  gap the reference allows beyond sampling error). A bound (``>``, ``<`` ...) must hold for the whole interval.
+* ``theorem``: a stated result checked numerically (the share of a grid where a bound holds, a closed form
+  against Monte Carlo). As ``printed``; a bound checked on a measured value is ``differs`` only when the whole
+  interval violates it, and ``inconclusive`` when the value does but the interval reaches the allowed side.
+* ``direction``: the effect the paper reports ("A beats B": a difference ``> 0``). Reproduced only when the
+  whole 95% interval of the difference lies on the paper's side of the bound (``>=`` is judged as ``>``: an
+  effect is shown only when zero is excluded), ``differs`` when it lies wholly on the other side, else
+  ``inconclusive``. A direction judged on a number without an interval (a property of one trained model, not a
+  sample) is decided on the number, and the reason says so.
+
+Every reference states its ``tol`` and, in ``basis``, why: the printed precision for analytic numbers (half a
+unit of the last printed digit, or the sum of two such for a printed difference), the paper's own spread or
+the effect the number judges for empirical ones. A tolerance is never wider than the effect it judges.
+
+A record opened with ``dry_run=True`` (a paper-profile dry run: the paper's code path at a tiny budget) marks
+every computed claim ``dry-run``: shown, never counted as reproduced.
 """
 
 from __future__ import annotations
@@ -17,15 +39,17 @@ import csv
 import json
 import math
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from functools import cache
 from importlib import resources
 from pathlib import Path
 
 from tradeoffs import paths
+from tradeoffs.stats import Estimate
 
 RESULTS_ENV = "TRADEOFFS_RESULTS"
-STATUSES = ("reproduced", "differs", "not-run")
+KINDS = ("printed", "theorem", "direction")
+STATUSES = ("reproduced", "differs", "inconclusive", "not-run", "dry-run")
 RELATIONS = {  # how `ours` is compared with the paper's number
     "=": lambda ours, paper, tol: abs(ours - paper) <= tol,
     ">": lambda ours, paper, tol: ours > paper,
@@ -33,11 +57,13 @@ RELATIONS = {  # how `ours` is compared with the paper's number
     ">=": lambda ours, paper, tol: ours >= paper,
     "<=": lambda ours, paper, tol: ours <= paper,
 }
+UPWARD = (">", ">=")
 
 
 @dataclass(frozen=True)
 class Reference:
-    """A number as the paper printed it: `value` with `relation` ("=", or a bound such as ">" 99)."""
+    """A number as the paper printed it (`value` with `relation`: "=", or a bound such as ">" 99), the kind of
+    claim it is, the tolerance `tol` it is judged with and the `basis` of that tolerance."""
 
     id: str
     source: str
@@ -45,19 +71,29 @@ class Reference:
     relation: str
     value: float
     unit: str
+    kind: str
+    tol: float | None  # None: the chapter passes it (a tolerance that depends on the run, named in `basis`)
+    basis: str
 
 
 @dataclass(frozen=True)
 class Claim:
-    """One row of the claims record."""
+    """One row of the claims record. `interval` is our 95% interval ([lo, hi], None for an exact number),
+    `method` its method and `n` the number of points it rests on."""
 
     id: str
+    kind: str
     paper: float
     ours: float | None
+    interval: list[float] | None
+    method: str
+    n: int | None
     tol: float
+    basis: str
     unit: str
     relation: str
     status: str
+    reason: str
     profile: str
     source: str
     setting: str
@@ -72,11 +108,18 @@ def references() -> dict[str, Reference]:
             continue
         with path.open(newline="") as f:
             for row in csv.DictReader(f):
-                ref = Reference(**{**row, "value": float(row["value"])})
+                tol = float(row["tol"]) if row["tol"] else None
+                ref = Reference(**{**row, "value": float(row["value"]), "tol": tol})
                 if ref.id in table:
                     raise ValueError(f"claim id {ref.id!r} appears twice in {path.name}")
                 if ref.relation not in RELATIONS:
                     raise ValueError(f"{path.name}: {ref.id}: relation {ref.relation!r} not in {list(RELATIONS)}")
+                if ref.kind not in KINDS:
+                    raise ValueError(f"{path.name}: {ref.id}: kind {ref.kind!r} not in {list(KINDS)}")
+                if ref.kind == "direction" and ref.relation == "=":
+                    raise ValueError(f"{path.name}: {ref.id}: a direction claim needs a bound (> 0), not '='")
+                if (ref.tol or 0) < 0 or (ref.tol is not None and ref.relation != "=") or not ref.basis:
+                    raise ValueError(f"{path.name}: {ref.id}: tol must be >= 0, only for '=', with its basis")
                 table[ref.id] = ref
     return table
 
@@ -88,42 +131,100 @@ def results_dir() -> Path:
     return paths.resolve(RESULTS_ENV, "book/_results")
 
 
-_active: dict[str, str] = {}  # the chapter whose record `claim` appends to, and its profile
+_active: dict = {}  # the chapter whose record `claim` appends to, its profile, path and dry-run flag
 
 
-def start_record(chapter: str, profile: str) -> Path:
-    """Begin a fresh claims record for `chapter` (an earlier one of the same chapter is replaced)."""
+def start_record(chapter: str, profile: str, *, dry_run: bool = False) -> Path:
+    """Begin a fresh claims record for `chapter` (an earlier one of the same chapter is replaced).
+    ``dry_run``: a dry run of the profile (tiny budget): every computed claim is recorded as ``dry-run``."""
     path = results_dir() / f"{chapter}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
-    _write(path, {"chapter": chapter, "profile": profile, "claims": []})
-    _active.update(chapter=chapter, profile=profile, path=str(path))
+    _write(path, {"chapter": chapter, "profile": profile, "dry_run": dry_run, "claims": []})
+    _active.clear()
+    _active.update(chapter=chapter, profile=profile, path=str(path), dry_run=dry_run)
     return path
 
 
-def claim(id: str, ours: float | None, *, tol: float = 0.0) -> Claim:
-    """Record our value of the paper's number `id` and glue it for the prose.
+def claim(id: str, ours: float | Estimate | None, *, tol: float | None = None) -> Claim:
+    """Record our value of the paper's number `id`, decide its status and glue it for the prose.
 
-    `ours` is None (or NaN) when this profile could not compute it (e.g. CIFAR-10 offline): the
-    claim is recorded as ``not-run``, never left out. `tol` is the allowed absolute difference for
-    "=" references; bounds (">", "<", ...) are checked as printed.
+    `ours` is an exact number, an :class:`~tradeoffs.stats.Estimate` for a measured one (an accuracy on n
+    test points, a difference of two models on the same points), or None / NaN when this profile could not
+    compute it (e.g. CIFAR-10 offline): the claim is then recorded as ``not-run``, never left out.
+    The tolerance is the reference's; `tol` is passed only for a reference whose tolerance the run decides
+    (an empty ``tol`` in the CSV, its rule in ``basis``), and is refused for any other.
     """
     if not _active:
         raise RuntimeError("no claims record is open: call tradeoffs.start_chapter(...) first")
     ref = references().get(id)
     if ref is None:
         raise KeyError(f"{id!r} is not in the reference numbers (tradeoffs/book/references/*.csv); add it there")
-    if ours is not None:
-        ours = float(ours)
-        if math.isnan(ours):
-            ours = None
-    status = "not-run" if ours is None else (
-        "reproduced" if RELATIONS[ref.relation](ours, ref.value, tol) else "differs")
-    record = Claim(id=id, paper=ref.value, ours=ours, tol=tol, unit=ref.unit, relation=ref.relation,
-                   status=status, profile=_active["profile"], source=ref.source, setting=ref.setting)
+    if (tol is None) != (ref.tol is not None or ref.relation != "="):
+        raise ValueError(f"{id}: the tolerance is the reference's ({ref.tol}); pass tol= only where the CSV leaves "
+                         "it to the run")
+    ref = replace(ref, tol=ref.tol if tol is None else float(tol))
+    estimate = ours if isinstance(ours, Estimate) else None
+    value = None if ours is None else float(ours)
+    if value is not None and math.isnan(value):
+        value, estimate = None, None
+    status, reason = decide(ref, value, estimate)
+    if value is not None and _active.get("dry_run"):
+        status, reason = "dry-run", f"dry run (tiny budget, code path only), never a reproduction; {reason}"
+    record = Claim(id=id, kind=ref.kind, paper=ref.value, ours=value,
+                   interval=None if estimate is None else [estimate.lo, estimate.hi],
+                   method="" if estimate is None else estimate.method,
+                   n=None if estimate is None else estimate.n, tol=ref.tol or 0.0, basis=ref.basis, unit=ref.unit,
+                   relation=ref.relation, status=status, reason=reason, profile=_active["profile"],
+                   source=ref.source, setting=ref.setting)
     _append(Path(_active["path"]), record)
-    glue(id, math.nan if ours is None else ours)
+    glue(id, math.nan if value is None else value)
     glue(f"{id}.paper", ref.value)
+    glue(f"{id}.lo", math.nan if estimate is None else estimate.lo)
+    glue(f"{id}.hi", math.nan if estimate is None else estimate.hi)
+    glue(f"{id}.status", status.replace("-", " "))
+    glue(f"{id}.reason", reason)
     return record
+
+
+def decide(ref: Reference, value: float | None, estimate: Estimate | None = None) -> tuple[str, str]:
+    """The status of our `value` (with its interval `estimate`, if measured) against `ref`, and a one-line
+    reason; the rules are the module docstring's."""
+    if value is None:
+        return "not-run", "not computed in this profile"
+    paper, tol, rel, unit = ref.value, ref.tol or 0.0, ref.relation, ref.unit
+    p = format_value(paper, unit)
+    if rel == "=":
+        if estimate is None:
+            gap = value - paper
+            ok = abs(gap) <= tol
+            return ("reproduced" if ok else "differs",
+                    f"ours - paper = {format_value(gap, unit, signed=True, small=True)}, "
+                    f"{'within' if ok else 'outside'} {_tolerance_text(tol, unit)}")
+        lo, hi = estimate.lo - tol, estimate.hi + tol
+        ok = lo <= paper <= hi
+        where = "inside" if ok else ("below" if paper < lo else "above")
+        widened = f" widened by tol {format_value(tol, unit, small=True)}" if tol else ""
+        return ("reproduced" if ok else "differs", f"paper {p} {where} our 95% interval{widened}")
+    holds = RELATIONS[rel](value, paper, 0.0)
+    if estimate is None:
+        note = "" if ref.kind != "direction" else " (no sampling interval: a property of the computed model)"
+        return ("reproduced" if holds else "differs",
+                f"ours {format_value(value, unit)} {'satisfies' if holds else 'violates'} {rel} {p}{note}")
+    upward = rel in UPWARD
+    near, far = (estimate.lo, estimate.hi) if upward else (estimate.hi, estimate.lo)
+    strict = ref.kind == "direction" or rel in (">", "<")
+    wholly_holds = (near > paper if upward else near < paper) if strict else RELATIONS[rel](near, paper, 0.0)
+    wholly_fails = (far <= paper if upward else far >= paper) if strict else (far < paper if upward else far > paper)
+    side = f"{'>' if upward else '<'} {p}"
+    if wholly_holds:
+        return "reproduced", f"whole 95% interval {side}"
+    if ref.kind == "printed":
+        return "differs", f"95% interval not wholly {side}"
+    if wholly_fails:
+        return "differs", f"whole 95% interval on the other side of {p}"
+    if ref.kind == "theorem" and holds:
+        return "reproduced", f"ours satisfies {rel} {p}; the 95% interval reaches the other side"
+    return "inconclusive", f"95% interval contains {p}: the effect is not resolved on {estimate.n:,} points"
 
 
 def load_record(path: Path) -> dict:
@@ -132,26 +233,82 @@ def load_record(path: Path) -> dict:
     missing = {"chapter", "profile", "claims"} - set(record)
     if missing:
         raise ValueError(f"{path} is not a claims record (missing {sorted(missing)})")
+    known = references()
+    for c in record["claims"]:  # a record written before kinds and intervals: rerun the chapter to fill them
+        c.setdefault("kind", known[c["id"]].kind if c["id"] in known else "")
+        for field in ("interval", "n"):
+            c.setdefault(field, None)
+        c.setdefault("method", "")
+        c.setdefault("reason", "recorded by an older version of the book: rerun the chapter")
     return record
 
 
-def claims_table(claims: list[Claim | dict], *, with_profile: bool = False) -> str:
-    """A Markdown table of claims: paper, ours, difference, status (and where the paper printed it).
+# ----------------------------------------------------------------------------------------- rendering
 
-    In a chapter (``with_profile=False``) the ids' common prefix is shown once, above the table.
+
+def format_value(value: float | None, unit: str, *, signed: bool = False, small: bool = False) -> str:
+    """A number with its unit: percentages and points with 2 decimals (an integer without), risks and losses
+    with 4 significant digits, ratios with 2 decimals; float noise below 1e-9 shows as 0. ``small``: a
+    tolerance or a gap, with 3 significant digits whatever the unit."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "not run"
+    if abs(value) < 1e-9:
+        value = 0.0
+    sign = "+" if signed and value != 0 else ""
+    integral = value == round(value)
+    if small:
+        number = f"{value:{sign}.3g}"
+    elif unit.startswith("%") or unit in ("pp", "points"):
+        number = f"{value:{sign}.0f}" if integral else f"{value:{sign}.2f}"
+    elif unit == "x":
+        number = f"{value:{sign}.2f}"
+    elif unit == "models":
+        number = f"{value:{sign}.0f}"
+    else:
+        number = f"{value:{sign}.4g}"
+    if unit.startswith("%"):
+        return number + unit  # "99.28%", "100% of d"
+    if unit == "x":
+        return number + "×"
+    return f"{number} {unit}" if unit else number
+
+
+def format_ours(c: dict) -> str:
+    """Our value, with its 95% interval and number of points when it was measured on a sample."""
+    ours = format_value(c["ours"], c["unit"])
+    if c["ours"] is None or c.get("interval") is None:
+        return ours
+    suffix = "×" if c["unit"] == "x" else c["unit"]
+    lo, hi = (format_value(v, c["unit"]).removesuffix(suffix).rstrip() for v in c["interval"])
+    return f"{ours} [{lo}, {hi}] (n = {c['n']:,})"
+
+
+def format_tolerance(c: dict) -> str:
+    """The tolerance the claim was judged with ("± 0.005%"), "bound" for a bound (judged as printed, or on
+    the whole interval)."""
+    return "bound" if c["relation"] != "=" else _tolerance_text(c["tol"], c["unit"])
+
+
+def _tolerance_text(tol: float, unit: str) -> str:
+    return "float rounding" if tol <= 1e-9 else f"± {format_value(tol, unit, small=True)}"
+
+
+def claims_table(claims: list[Claim | dict], *, full_ids: bool = False) -> str:
+    """A Markdown table of claims: kind, paper, ours with its 95% interval, the tolerance, status and reason.
+
+    In a chapter the ids' common prefix is shown once, above the table; ``full_ids`` (the scorecard) keeps
+    every id whole.
     """
     from tradeoffs.book.style import markdown_table
 
     claims = [asdict(c) if isinstance(c, Claim) else c for c in claims]
-    prefix = "" if with_profile or len(claims) < 2 else _common_prefix([c["id"] for c in claims])
-    header = ["claim", "source", "paper", "ours", "ours - paper", "status"] + (["profile"] if with_profile else [])
+    prefix = "" if full_ids or len(claims) < 2 else _common_prefix([c["id"] for c in claims])
+    header = ["claim", "kind", "source", "paper", "ours [95% interval]", "tolerance", "status", "reason"]
     rows = []
     for c in claims:
-        paper = f"{'' if c['relation'] == '=' else c['relation'] + ' '}{_fmt(c['paper'])}"
-        diff = "" if c["ours"] is None else _fmt(c["ours"] - c["paper"], signed=True)
-        rows.append([f"`{c['id'][len(prefix):]}`", c["source"], paper + c["unit"],
-                     _fmt(c["ours"]) + ("" if c["ours"] is None else c["unit"]), diff, _badge(c["status"])]
-                    + ([c["profile"]] if with_profile else []))
+        paper = f"{'' if c['relation'] == '=' else c['relation'] + ' '}{format_value(c['paper'], c['unit'])}"
+        rows.append([f"`{c['id'][len(prefix):]}`", c.get("kind", ""), c["source"], paper, format_ours(c),
+                     format_tolerance(c), _badge(c["status"]), c.get("reason", "")])
     return (f"Claims `{prefix}*`:\n\n" if prefix else "") + markdown_table(header, rows)
 
 
@@ -161,15 +318,9 @@ def _common_prefix(ids: list[str]) -> str:
     return prefix[: prefix.rfind(".") + 1]
 
 
-def _fmt(value: float | None, signed: bool = False) -> str:
-    if value is None:
-        return "not run"
-    text = f"{value:+.4g}" if signed else f"{value:.4g}"
-    return text
-
-
 def _badge(status: str) -> str:
-    return {"reproduced": "reproduced", "differs": "**differs**", "not-run": "not run"}[status]
+    return {"reproduced": "reproduced", "differs": "**differs**", "inconclusive": "*inconclusive*",
+            "not-run": "not run", "dry-run": "dry run"}[status]
 
 
 def _append(path: Path, record: Claim) -> None:

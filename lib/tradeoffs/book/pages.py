@@ -12,7 +12,8 @@ from tradeoffs import paths
 from tradeoffs.book import claims
 from tradeoffs.book.style import markdown_table
 
-STATUS_LABELS = {"reproduced": "reproduced", "differs": "differs", "not-run": "not run"}
+STATUS_LABELS = {"reproduced": "reproduced", "differs": "differs", "inconclusive": "inconclusive",
+                 "not-run": "not run", "dry-run": "dry run"}
 
 
 def write_pages(results: Path | None = None, out: Path | None = None, toc: Path | None = None) -> list[Path]:
@@ -53,11 +54,27 @@ def _ordered(items: list[dict], chapters: dict[str, str]) -> list[dict]:
     return sorted(items, key=lambda r: (order.get(r["chapter"], len(order)), r["chapter"]))
 
 
+def _counts(claims_: list[dict]) -> list[int]:
+    return [sum(c["status"] == s for c in claims_) for s in claims.STATUSES]
+
+
+def _by_kind(claims_: list[dict]) -> str:
+    """ "12 printed (5 reproduced), 9 theorem (9 reproduced), ..." for the kinds present."""
+    parts = []
+    for kind in claims.KINDS:
+        of_kind = [c for c in claims_ if c.get("kind") == kind]
+        if of_kind:
+            parts.append(f"{len(of_kind)} {kind} ({sum(c['status'] == 'reproduced' for c in of_kind)} reproduced)")
+    return ", ".join(parts)
+
+
 def scorecard_markdown(records: list[dict], chapters: dict[str, str] | None = None) -> str:
-    """Per-chapter counts by status, then every claim of every chapter (one table per chapter).
+    """Per-chapter counts by status, the counts by kind of claim (printed number, theorem check, direction of
+    an effect), then every claim of every chapter (one table per chapter) with its kind, our value and 95%
+    interval, the tolerance and the reason for its status.
 
     The page's script (``_static/scorecard.js``) turns the empty ``claims-filter`` block into buttons
-    that show only the claims of one status; without it every row stays visible.
+    that show only the claims of one status or one kind; without it every row stays visible.
     """
     chapters = chapters or {}
     records = _ordered(records, chapters)
@@ -67,21 +84,26 @@ def scorecard_markdown(records: list[dict], chapters: dict[str, str] | None = No
         return "No chapter has been executed yet: run `make book`.\n"
     summary, totals = [], [0] * (1 + len(claims.STATUSES))
     for r in records:
-        counts = [len(r["claims"])] + [sum(c["status"] == s for c in r["claims"]) for s in claims.STATUSES]
+        counts = [len(r["claims"]), *_counts(r["claims"])]
         totals = [t + c for t, c in zip(totals, counts)]
-        summary.append([_chapter_link(r["chapter"], chapters), r["profile"], *counts])
-    summary += [[f"`{name}`", "not executed", "", "", "", ""] for name in missing]  # no page to link to
+        profile = r["profile"] + (" (dry run)" if r.get("dry_run") else "")
+        summary.append([_chapter_link(r["chapter"], chapters), profile, *counts])
+    summary += [[f"`{name}`", "not executed", *[""] * (1 + len(claims.STATUSES))] for name in missing]
     summary.append(["**all chapters**", ", ".join(sorted({r["profile"] for r in records})), *totals])
     header = ["chapter", "profile", "claims", *(STATUS_LABELS[s] for s in claims.STATUSES)]
-    lines = [markdown_table(header, summary), "",
+    everything = [c for r in records for c in r["claims"]]
+    kinds = [[f"`{kind}`", sum(c.get("kind") == kind for c in everything),
+              *_counts([c for c in everything if c.get("kind") == kind])] for kind in claims.KINDS]
+    lines = [markdown_table(header, summary), "", "By kind of claim (all chapters):", "",
+             markdown_table(["kind", "claims", *(STATUS_LABELS[s] for s in claims.STATUSES)], kinds), "",
              '<div id="claims-filter" class="claims-filter"></div>']
     for r in records:
-        counts = ", ".join(f"{sum(c['status'] == s for c in r['claims'])} {STATUS_LABELS[s]}"
-                           for s in claims.STATUSES)
+        counts = ", ".join(f"{n} {STATUS_LABELS[s]}" for s, n in zip(claims.STATUSES, _counts(r["claims"])))
         lines += ["", f"## {r['chapter']}", "",
-                  f"{_chapter_link(r['chapter'], chapters)}, profile `{r['profile']}`: "
-                  f"{len(r['claims'])} claims ({counts}).", ""]
-        lines.append(claims.claims_table(r["claims"], with_profile=True) if r["claims"] else "No claim recorded.")
+                  f"{_chapter_link(r['chapter'], chapters)}, profile `{r['profile']}`"
+                  f"{' (dry run: no claim counts as reproduced)' if r.get('dry_run') else ''}: "
+                  f"{len(r['claims'])} claims ({counts}); {_by_kind(r['claims'])}.", ""]
+        lines.append(claims.claims_table(r["claims"], full_ids=True) if r["claims"] else "No claim recorded.")
     if missing:
         lines += ["", "## Not executed", "", "These chapters have no claims record yet (`make book` executes them): "
                   + ", ".join(f"`{name}`" for name in missing) + "."]

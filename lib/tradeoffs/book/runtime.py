@@ -65,14 +65,16 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def start_chapter(chapter: str, profile: str = "cpu", device: str = "auto", seed: int = 0) -> Run:
-    """Validate the papermill parameters, seed, set the figure style and open the claims record."""
+def start_chapter(chapter: str, profile: str = "cpu", device: str = "auto", seed: int = 0, *,
+                  dry_run: bool = False) -> Run:
+    """Validate the papermill parameters, seed, set the figure style and open the claims record
+    (``dry_run``: a dry run of the profile, whose claims are recorded as ``dry-run``, never reproduced)."""
     settings = profiles.settings(chapter, profile)
     run = Run(chapter=chapter, profile=profile, device=resolve_device(device), seed=check_seed(seed),
               settings=settings)
     seed_everything(run.seed)
     style.use_book_style()
-    claims.start_record(chapter, profile)
+    claims.start_record(chapter, profile, dry_run=dry_run)
     print(f"{chapter}: profile={profile}, device={run.device}, seed={run.seed}, torch {torch.__version__}")
     for field, value in vars(settings).items():
         print(f"  {field} = {value}")
