@@ -44,7 +44,7 @@ from functools import cache
 from importlib import resources
 from pathlib import Path
 
-from tradeoffs import paths
+from tradeoffs import paths, stats
 from tradeoffs.stats import Estimate
 
 RESULTS_ENV = "TRADEOFFS_RESULTS"
@@ -186,6 +186,21 @@ def claim(id: str, ours: float | Estimate | None, *, tol: float | None = None) -
     return record
 
 
+def percent(value: float | None, n: int) -> Estimate | None:
+    """An accuracy or risk given in percent, measured on `n` points, with its Wilson interval (in percent);
+    None stays None (not run)."""
+    return None if value is None else 100 * stats.proportion(value / 100, n)
+
+
+def percent_difference(a: float | None, b: float | None, n: int) -> Estimate | None:
+    """a - b for two percentages each measured on `n` points, in points, with Newcombe's unpaired interval:
+    conservative for two models on the same points (use ``stats.paired_difference`` where the per-example
+    outcomes are kept)."""
+    if a is None or b is None:
+        return None
+    return 100 * stats.difference(a / 100, n, b / 100, n)
+
+
 def decide(ref: Reference, value: float | None, estimate: Estimate | None = None) -> tuple[str, str]:
     """The status of our `value` (with its interval `estimate`, if measured) against `ref`, and a one-line
     reason; the rules are the module docstring's."""
@@ -197,6 +212,8 @@ def decide(ref: Reference, value: float | None, estimate: Estimate | None = None
         if estimate is None:
             gap = value - paper
             ok = abs(gap) <= tol
+            if abs(gap) < 1e-9:
+                return "reproduced", "ours = paper"
             return ("reproduced" if ok else "differs",
                     f"ours - paper = {format_value(gap, unit, signed=True, small=True)}, "
                     f"{'within' if ok else 'outside'} {_tolerance_text(tol, unit)}")
@@ -257,7 +274,8 @@ def format_value(value: float | None, unit: str, *, signed: bool = False, small:
     sign = "+" if signed and value != 0 else ""
     integral = value == round(value)
     if small:
-        number = f"{value:{sign}.3g}"
+        value = 0.0 if abs(value) < 1e-6 else value  # a gap or tolerance: float noise is no difference
+        number = f"{value:{'+' if signed and value != 0 else ''}.3g}"
     elif unit.startswith("%") or unit in ("pp", "points"):
         number = f"{value:{sign}.0f}" if integral else f"{value:{sign}.2f}"
     elif unit == "x":

@@ -76,30 +76,40 @@ def _forward(model: nn.Module, x: Tensor) -> Tensor:
 
 
 def theorem31_terms(model: nn.Module, x: Tensor, y: Tensor, *, lam: float, eps: float, steps: int,
-                    step_size: float, r_star_nat: float, r_star_phi: float) -> dict[str, float]:
+                    step_size: float, r_star_nat: float, r_star_phi: float) -> dict:
     """The quantities of Table 3 for a binary margin model f on test data (x, y in +-1):
 
     ``robust_accuracy`` A_rob = 1 - R_rob (x' from :func:`margin_attack`, K = ``steps``), ``r_phi`` the
     hinge risk E phi(f(X) Y), ``max_term`` E max_{X'} phi(f(X') f(X) / lambda) (over x and the attack's x'),
     ``delta_lhs`` = R_rob - R*_nat, ``delta_rhs`` = (R_phi - R*_phi) + max_term, and ``delta`` = RHS - LHS,
-    which Theorem 3.1 says is >= 0.
+    which Theorem 3.1 says is >= 0. Per example (tensors [N], for confidence intervals): ``robust_correct``,
+    ``hinge`` (whose mean is ``r_phi``) and ``delta_terms`` (whose mean is ``delta``, R* taken as given).
     """
     x_adv = margin_attack(model, x, eps=eps, steps=steps, step_size=step_size)
     f, f_adv = _forward(model, x), _forward(model, x_adv)
-    robust_error = ((f * y <= 0) | (f_adv * y <= 0)).double().mean().item()
-    r_phi = train.hinge_loss(f, y).double().mean().item()
-    phi_pair = torch.maximum(torch.relu(1 - f * f / lam), torch.relu(1 - f_adv * f / lam))
-    max_term = phi_pair.double().mean().item()
+    robust_wrong = ((f * y <= 0) | (f_adv * y <= 0)).double()
+    hinge = _hinge_per_example(f, y)
+    phi_pair = torch.maximum(torch.relu(1 - f * f / lam), torch.relu(1 - f_adv * f / lam)).double().flatten()
+    robust_error, r_phi, max_term = robust_wrong.mean().item(), hinge.mean().item(), phi_pair.mean().item()
     lhs, rhs = robust_error - r_star_nat, (r_phi - r_star_phi) + max_term
+    delta_terms = (hinge - r_star_phi) + phi_pair - (robust_wrong.flatten() - r_star_nat)
     return {"robust_accuracy": 1 - robust_error, "r_phi": r_phi, "max_term": max_term,
-            "delta_lhs": lhs, "delta_rhs": rhs, "delta": rhs - lhs}
+            "delta_lhs": lhs, "delta_rhs": rhs, "delta": rhs - lhs,
+            "robust_correct": (robust_wrong.flatten() == 0).cpu(), "hinge": hinge.cpu(),
+            "delta_terms": delta_terms.cpu()}
 
 
-def natural_terms(model: nn.Module, x: Tensor, y: Tensor) -> dict[str, float]:
-    """Natural error and hinge risk of a binary margin model: estimates of R*_nat and R*_phi (Sec. 5.1)."""
+def _hinge_per_example(f: Tensor, y: Tensor) -> Tensor:
+    """phi(f(x) y) = max(1 - f(x) y, 0) per example, in float64 (its mean is ``train.hinge_loss``)."""
+    return train.hinge_loss(f, y).double()
+
+
+def natural_terms(model: nn.Module, x: Tensor, y: Tensor) -> dict:
+    """Natural error and hinge risk of a binary margin model: estimates of R*_nat and R*_phi (Sec. 5.1);
+    ``hinge`` holds the per-example hinge losses (for an interval)."""
     f = _forward(model, x)
     return {"nat_error": (f * y <= 0).double().mean().item(),
-            "r_phi": train.hinge_loss(f, y).double().mean().item()}
+            "r_phi": train.hinge_loss(f, y).double().mean().item(), "hinge": _hinge_per_example(f, y).cpu()}
 
 
 @torch.no_grad()
