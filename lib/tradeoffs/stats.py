@@ -154,11 +154,13 @@ def difference(p1: float, n1: int, p2: float, n2: int) -> Estimate:
                     "Newcombe unpaired")
 
 
-def mean(values: Sequence[float] | np.ndarray) -> Estimate:
-    """The mean of per-example values with the normal interval mean +- 1.96 s / sqrt(n)."""
+def mean(values: Sequence[float] | np.ndarray, *, lower: float | None = None) -> Estimate:
+    """The mean of per-example values with the normal interval mean +- 1.96 s / sqrt(n), cut at `lower` (the
+    least value the quantity can take, e.g. 0 for a risk)."""
     array = np.asarray(values.detach().cpu() if hasattr(values, "detach") else values, dtype=float)
     if array.ndim != 1 or array.size < 2:
         raise ValueError(f"a mean's interval needs a 1-D array of at least 2 values, got shape {array.shape}")
     m = float(array.mean())
     half = Z95 * float(array.std(ddof=1)) / math.sqrt(array.size)
-    return Estimate(m, m - half, m + half, int(array.size), "normal")
+    lo = m - half if lower is None else max(lower, m - half)
+    return Estimate(m, lo, m + half, int(array.size), "normal")

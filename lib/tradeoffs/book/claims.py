@@ -207,16 +207,16 @@ def decide(ref: Reference, value: float | None, estimate: Estimate | None = None
     if value is None:
         return "not-run", "not computed in this profile"
     paper, tol, rel, unit = ref.value, ref.tol or 0.0, ref.relation, ref.unit
-    p = format_value(paper, unit)
+    p = format_value(paper, unit, printed=True)
     if rel == "=":
         if estimate is None:
             gap = value - paper
             ok = abs(gap) <= tol
-            if abs(gap) < 1e-9:
+            if abs(gap) < 1e-6 * max(1.0, abs(paper)) and ok:  # float noise is no difference
                 return "reproduced", "ours = paper"
+            difference = format_value(gap, unit, signed=True, small=True)
             return ("reproduced" if ok else "differs",
-                    f"ours - paper = {format_value(gap, unit, signed=True, small=True)}, "
-                    f"{'within' if ok else 'outside'} {_tolerance_text(tol, unit)}")
+                    f"ours - paper = {difference}, {'within' if ok else 'outside'} {_tolerance_text(tol, unit)}")
         lo, hi = estimate.lo - tol, estimate.hi + tol
         ok = lo <= paper <= hi
         where = "inside" if ok else ("below" if paper < lo else "above")
@@ -263,21 +263,24 @@ def load_record(path: Path) -> dict:
 # ----------------------------------------------------------------------------------------- rendering
 
 
-def format_value(value: float | None, unit: str, *, signed: bool = False, small: bool = False) -> str:
-    """A number with its unit: percentages and points with 2 decimals (an integer without), risks and losses
+def format_value(value: float | None, unit: str, *, signed: bool = False, small: bool = False,
+                 printed: bool = False) -> str:
+    """A number with its unit: percentages and points with 2 decimals (0 and 100 without), risks and losses
     with 4 significant digits, ratios with 2 decimals; float noise below 1e-9 shows as 0. ``small``: a
-    tolerance or a gap, with 3 significant digits whatever the unit."""
+    tolerance or a gap, with 3 significant digits whatever the unit; ``printed``: a paper's number, as short as
+    it was printed."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "not run"
     if abs(value) < 1e-9:
         value = 0.0
     sign = "+" if signed and value != 0 else ""
     integral = value == round(value)
-    if small:
-        value = 0.0 if abs(value) < 1e-6 else value  # a gap or tolerance: float noise is no difference
-        number = f"{value:{'+' if signed and value != 0 else ''}.3g}"
+    if printed:
+        number = f"{value:{sign}g}"
+    elif small:
+        number = f"{value:{sign}.3g}"
     elif unit.startswith("%") or unit in ("pp", "points"):
-        number = f"{value:{sign}.0f}" if integral else f"{value:{sign}.2f}"
+        number = f"{value:{sign}.0f}" if integral and value in (0, 100) else f"{value:{sign}.2f}"
     elif unit == "x":
         number = f"{value:{sign}.2f}"
     elif unit == "models":
@@ -302,12 +305,18 @@ def format_ours(c: dict) -> str:
 
 
 def format_tolerance(c: dict) -> str:
-    """The tolerance the claim was judged with ("± 0.005%"), "bound" for a bound (judged as printed, or on
-    the whole interval)."""
-    return "bound" if c["relation"] != "=" else _tolerance_text(c["tol"], c["unit"])
+    """The tolerance the claim was judged with ("± 0.005%"; for a measured value, the gap allowed beyond its
+    interval), "bound" for a bound (judged as printed, or on the whole interval)."""
+    if c["relation"] != "=":
+        return "bound"
+    if c.get("interval") is not None:
+        return "interval only" if c["tol"] == 0 else f"interval ± {format_value(c['tol'], c['unit'], small=True)}"
+    return _tolerance_text(c["tol"], c["unit"])
 
 
 def _tolerance_text(tol: float, unit: str) -> str:
+    if tol == 0:
+        return "exact"
     return "float rounding" if tol <= 1e-9 else f"± {format_value(tol, unit, small=True)}"
 
 
@@ -324,7 +333,7 @@ def claims_table(claims: list[Claim | dict], *, full_ids: bool = False) -> str:
     header = ["claim", "kind", "source", "paper", "ours [95% interval]", "tolerance", "status", "reason"]
     rows = []
     for c in claims:
-        paper = f"{'' if c['relation'] == '=' else c['relation'] + ' '}{format_value(c['paper'], c['unit'])}"
+        paper = f"{'' if c['relation'] == '=' else c['relation'] + ' '}{format_value(c['paper'], c['unit'], printed=True)}"
         rows.append([f"`{c['id'][len(prefix):]}`", c.get("kind", ""), c["source"], paper, format_ours(c),
                      format_tolerance(c), _badge(c["status"]), c.get("reason", "")])
     return (f"Claims `{prefix}*`:\n\n" if prefix else "") + markdown_table(header, rows)

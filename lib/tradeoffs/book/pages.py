@@ -99,10 +99,10 @@ def scorecard_markdown(records: list[dict], chapters: dict[str, str] | None = No
              '<div id="claims-filter" class="claims-filter"></div>']
     for r in records:
         counts = ", ".join(f"{n} {STATUS_LABELS[s]}" for s, n in zip(claims.STATUSES, _counts(r["claims"])))
-        lines += ["", f"## {r['chapter']}", "",
-                  f"{_chapter_link(r['chapter'], chapters)}, profile `{r['profile']}`"
-                  f"{' (dry run: no claim counts as reproduced)' if r.get('dry_run') else ''}: "
-                  f"{len(r['claims'])} claims ({counts}); {_by_kind(r['claims'])}.", ""]
+        dry = " (dry run: no claim counts as reproduced)" if r.get("dry_run") else ""
+        intro = (f"{_chapter_link(r['chapter'], chapters)}, profile `{r['profile']}`{dry}: "
+                 f"{len(r['claims'])} claims ({counts}); {_by_kind(r['claims'])}.")
+        lines += ["", f"## {r['chapter']}", "", intro, ""]
         lines.append(claims.claims_table(r["claims"], full_ids=True) if r["claims"] else "No claim recorded.")
     if missing:
         lines += ["", "## Not executed", "", "These chapters have no claims record yet (`make book` executes them): "
