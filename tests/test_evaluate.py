@@ -85,6 +85,20 @@ def test_eps_zero_gives_clean_accuracy(mlp, data, attack):
     assert evaluate.robust_accuracy(mlp, x, y, eps=0.0, attack=attack, **kw) == evaluate.accuracy(mlp, x, y)
 
 
+def test_per_example_outcomes_are_the_accuracies_terms(mlp, data):
+    """correct / robust_correct give one boolean per example (for intervals and paired differences); their
+    means are accuracy / robust_accuracy, and an example robust under attack is correct clean."""
+    x, y = data
+    clean = evaluate.correct(mlp, x, y, batch_size=7)
+    robust = evaluate.robust_correct(mlp, x, y, eps=0.05, attack="pgd", steps=10, batch_size=7,
+                                     show_progress=False)
+    assert clean.dtype == robust.dtype == torch.bool and clean.shape == robust.shape == (len(x),)
+    assert clean.double().mean().item() == evaluate.accuracy(mlp, x, y)
+    assert not (robust & ~clean).any() and robust.sum() < clean.sum()
+    assert evaluate.robust_accuracy(mlp, x, y, eps=0.05, attack="fgsm") == pytest.approx(
+        evaluate.robust_correct(mlp, x, y, eps=0.05, attack="fgsm").double().mean().item())
+
+
 def test_robust_accuracy_is_exact_and_monotone_on_a_linear_model():
     """For a linear model FGSM is the exact worst case in the l_inf ball ∩ box (each coordinate moves by eps
     against the label, clamped), so robust accuracy equals a closed form and cannot rise with eps."""
