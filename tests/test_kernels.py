@@ -155,12 +155,33 @@ def test_trades_loss_scales_the_kl_by_the_batch_size():
 
 
 def test_trades_loss_with_batchnorm_uses_separate_forwards():
+    """With BatchNorm, x and x' go through the model in two forward passes (one concatenated pass would mix
+    their batch statistics): the loss equals the two-pass formula and differs from the one-pass value."""
+    import copy
+
     torch.manual_seed(0)
     model = nn.Sequential(nn.Flatten(), nn.Linear(12, 16), nn.BatchNorm1d(16), nn.ReLU(), nn.Linear(16, 3))
+    with torch.no_grad():
+        model(torch.rand(32, 12) * 3)                      # running statistics away from their init
     x, y = data(16)
-    loss = train.trades_loss(model.train(), x, y, beta=1.0, eps=0.1, step_size=0.03, steps=2)
+    reference = copy.deepcopy(model)
+    torch.manual_seed(1)
+    loss = train.trades_loss(model.train(), x, y, beta=1.0, eps=0.5, step_size=0.2, steps=3)
+    torch.manual_seed(1)
+    x_adv = attacks.trades_attack(reference, x, eps=0.5, step_size=0.2, steps=3)
+    reference.train()
+
+    def formula(logits_clean, logits_adv):
+        kl = F.kl_div(F.log_softmax(logits_adv, 1), F.log_softmax(logits_clean, 1), reduction="sum",
+                      log_target=True)
+        return F.cross_entropy(logits_clean, y) + kl / len(x)
+
+    two_passes = formula(reference(x), reference(x_adv))
+    one_pass = formula(*reference(torch.cat([x, x_adv])).split(len(x)))
+    assert loss.item() == pytest.approx(two_passes.item(), rel=1e-5)
+    assert abs(loss.item() - one_pass.item()) > 1e-3
     loss.backward()
-    assert torch.isfinite(loss) and model[1].weight.grad is not None
+    assert model[1].weight.grad is not None
 
 
 def test_every_objective_trains_a_binary_margin_model():

@@ -164,12 +164,27 @@ def test_hinge_trades_objective_for_a_linear_model():
 
 
 def test_mean_cross_entropy_is_at_least_error_times_ln2():
-    """The argument behind Table 6's bracketed losses: a misclassified example has CE >= ln 2."""
+    """The argument behind Table 6's bracketed losses: a misclassified example has CE >= ln 2, and the bound is
+    tight (a two-way near-tie). Checked on confident logits, where most errors are far from uniform."""
+
+    class Fixed(nn.Module):
+        def __init__(self, logits):
+            super().__init__()
+            self.register_buffer("logits", logits)
+
+        def forward(self, x):
+            return self.logits[x.long().reshape(-1)]
+
     torch.manual_seed(0)
-    net = models.MLP(4, (16,), classes=10)
-    x, y = torch.rand(500, 4), torch.randint(0, 10, (500,))
-    accuracy, loss = tm.accuracy_and_loss(net, x, y)
-    assert loss >= (1 - accuracy) * math.log(2)
+    confident = 20 * torch.randn(500, 10)             # sharp predictions, random labels: ~90% wrong
+    y = torch.randint(0, 10, (500,))
+    index = torch.arange(500, dtype=torch.float32)[:, None]
+    accuracy, loss = tm.accuracy_and_loss(Fixed(confident), index, y)
+    assert accuracy < 0.2 and loss >= (1 - accuracy) * math.log(2)
+    near_tie = torch.full((1, 10), -1e4)
+    near_tie[0, :2] = torch.tensor([0.0, 1e-3])        # class 1 wins by 1e-3 over the label 0
+    accuracy, loss = tm.accuracy_and_loss(Fixed(near_tie), torch.zeros(1, 1), torch.zeros(1, dtype=torch.long))
+    assert accuracy == 0 and loss == pytest.approx(math.log(2), abs=1e-3)
 
 
 @pytest.mark.skipif(not (data.data_dir() / "mnist.npz").exists(), reason="MNIST not fetched; run `make data`")
