@@ -154,6 +154,8 @@ def test_claims_table_markdown(results):
     assert "3.20 pp [-2.90, 9.27] (n = 500)" in table[6] and "inconclusive" in table[6] and "| direction |" in table[6]
     assert "0.0006 |" in table[7] and "0.0006 pp" not in table[7] and "pp" not in table[7].split("|")[5]
     assert all(line.count("|") == table[0].count("|") for line in table)  # no stray pipe in a reason
+    assert claims.format_value(0.0038, "%") == "0.0038%" and claims.format_value(99.0, "%") == "99.00%"
+    assert claims.format_value(100.0, "% of d") == "100% of d" and claims.format_value(1.5, "pp", signed=True) == "+1.50 pp"
 
 
 def test_scorecard_and_status_pages(results, tmp_path):

@@ -265,8 +265,9 @@ def load_record(path: Path) -> dict:
 
 def format_value(value: float | None, unit: str, *, signed: bool = False, small: bool = False,
                  printed: bool = False) -> str:
-    """A number with its unit: percentages and points with 2 decimals (0 and 100 without), risks and losses
-    with 4 significant digits, ratios with 2 decimals; float noise below 1e-9 shows as 0. ``small``: a
+    """A number with its unit: percentages and points with 2 decimals (0 and 100 without, below 0.01 two
+    significant digits), risks and losses with 4 significant digits, ratios with 2 decimals; float noise
+    below 1e-9 shows as 0. ``small``: a
     tolerance or a gap, with 3 significant digits whatever the unit; ``printed``: a paper's number, as short as
     it was printed."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
@@ -280,7 +281,12 @@ def format_value(value: float | None, unit: str, *, signed: bool = False, small:
     elif small:
         number = f"{value:{sign}.3g}"
     elif unit.startswith("%") or unit in ("pp", "points"):
-        number = f"{value:{sign}.0f}" if integral and value in (0, 100) else f"{value:{sign}.2f}"
+        if integral and value in (0, 100):
+            number = f"{value:{sign}.0f}"
+        elif abs(value) < 0.01:  # 2 decimals would show 0: two significant digits instead
+            number = f"{value:{sign}.2g}"
+        else:
+            number = f"{value:{sign}.2f}"
     elif unit == "x":
         number = f"{value:{sign}.2f}"
     elif unit == "models":
