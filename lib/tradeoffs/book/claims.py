@@ -224,7 +224,7 @@ def decide(ref: Reference, value: float | None, estimate: Estimate | None = None
         return ("reproduced" if ok else "differs", f"paper {p} {where} our 95% interval{widened}")
     holds = RELATIONS[rel](value, paper, 0.0)
     if estimate is None:
-        note = "" if ref.kind != "direction" else " (no sampling interval: a property of the computed model)"
+        note = "" if ref.kind != "direction" else " (no interval: judged on the number itself)"
         return ("reproduced" if holds else "differs",
                 f"ours {format_value(value, unit)} {'satisfies' if holds else 'violates'} {rel} {p}{note}")
     upward = rel in UPWARD
