@@ -9,7 +9,9 @@ PY          := $(VENV)/bin/python
 PROFILE     ?= cpu
 DEVICE      ?= auto
 SEED        ?= 0
-JOBS        ?= 1
+JOBS        ?= 2
+# each of the JOBS chapters running at once gets its share of the cores for torch (unless OMP_NUM_THREADS is set)
+THREADS     := $(shell n=$$(( $$(nproc 2>/dev/null || echo 2) / $(JOBS) )); echo $$(( n > 0 ? n : 1 )))
 export TRADEOFFS_DATA    ?= $(CURDIR)/data
 export TRADEOFFS_RESULTS ?= $(CURDIR)/book/_results
 # The chapters, from the one registry (tradeoffs.book.profiles.CHAPTERS); empty until `make setup` ran.
@@ -28,7 +30,7 @@ help:  ## this list
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 	@echo
 	@echo "  variables: PROFILE=smoke|cpu|paper (default cpu)  DEVICE=auto|cpu|cuda|cuda:N|mps  SEED=0 (an integer >= 0)"
-	@echo "             JOBS=$(JOBS): chapters 'make book' executes at once (each run has its own kernel; 'make -jN chapters' too)"
+	@echo "             JOBS=$(JOBS): chapters 'make book' executes at once, $(THREADS) torch thread(s) each (JOBS=1: one at a time; 'make -jN chapters' too)"
 	@echo "             NAME=<chapter> for 'make chapter'; chapters: $(CHAPTERS)"
 	@echo "  paths:     TRADEOFFS_DATA=$(TRADEOFFS_DATA)  TRADEOFFS_RESULTS=$(TRADEOFFS_RESULTS)"
 
@@ -46,7 +48,7 @@ $(MNIST): | $(STAMP)
 	$(PY) -m tradeoffs.data mnist
 
 book: data  ## everything: set up, fetch data, execute every chapter (PROFILE, JOBS at once), build the HTML, print per-chapter times
-	@$(MAKE) --no-print-directory $(if $(filter-out 1,$(JOBS)),-j$(JOBS)) chapters
+	@OMP_NUM_THREADS=$${OMP_NUM_THREADS:-$(THREADS)} $(MAKE) --no-print-directory $(if $(filter-out 1,$(JOBS)),-j$(JOBS)) chapters
 	@$(MAKE) --no-print-directory html
 	@echo; echo "Per-chapter times ($(TRADEOFFS_RESULTS)/*.run.json):"; $(PY) -m tradeoffs.book times
 
