@@ -209,6 +209,39 @@ def _margin(model):
     return Margin()
 
 
+def test_eps_ramp_scales_eps_and_step_size_linearly_then_holds():
+    for objective, step_of in ((train.adversarial(eps=0.3, steps=7, step_size=0.1), lambda o: dict(o.options)["step_size"]),
+                               (train.trades(beta=6.0, eps=0.3, step_size=0.1, steps=7), lambda o: o.step_size)):
+        ramp = train.eps_ramp(objective, warmup=0.5)
+        for progress, scale in ((0.1, 0.2), (0.25, 0.5), (0.5, 1.0), (0.9, 1.0)):
+            at = ramp.at(progress)
+            assert type(at) is type(objective)
+            assert at.eps == pytest.approx(0.3 * scale) and step_of(at) == pytest.approx(0.1 * scale)
+        assert train.eps_ramp(objective, warmup=1.0, start=0.5).at(0.0).eps == pytest.approx(0.15)
+    with pytest.raises(TypeError, match="Adversarial, Trades or Joint"):
+        train.eps_ramp(train.standard(), warmup=0.5)
+    with pytest.raises(ValueError, match="warmup"):
+        train.eps_ramp(train.adversarial(eps=0.3), warmup=0.0)
+
+
+def test_fit_asks_a_scheduled_objective_for_each_minibatch():
+    seen = []
+
+    class Scheduled:
+        def at(self, progress):
+            seen.append(progress)
+            return train.standard()
+
+    x, y = data(40)
+    train.fit(mlp(), x, y, Scheduled(), epochs=2, batch_size=10, lr=0.1, show_progress=False)
+    assert seen == pytest.approx([(t + 1) / 8 for t in range(8)])
+
+
+def test_an_eps_ramp_trains_differently_from_the_full_eps():
+    ramped = train_run(objective=train.eps_ramp(train.adversarial(eps=0.05, steps=2), warmup=1.0))
+    assert not all(torch.equal(a, b) for a, b in zip(train_run(), ramped))
+
+
 @pytest.mark.parametrize("bad", [
     lambda: train.adversarial(eps=-0.1),
     lambda: train.adversarial(eps=math.inf),

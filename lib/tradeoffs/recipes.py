@@ -23,10 +23,13 @@ EPS_MNIST = 0.3  # TRADES Tables 5-6, Madry et al.'s MNIST threat model
 class SmallCNNBudget:
     """The training budget of the eps = 0.3 SmallCNNs (sizes in images, None: the whole training split).
 
-    SGD with momentum 0.9 and batch 128 (TRADES Sec. 5); ``lr`` for the robust models, ``natural_lr`` for the
-    natural one. ``eps_ramp``: the eps of successive training stages, ending at 0.3 (empty: one stage at 0.3),
-    each one ``train.fit`` call on ``train`` fresh images with ``steps`` PGD steps of ``step_size * eps / 0.3``;
-    ``warm_start``: start from the natural model (Alg. 1, line 3) instead of from scratch.
+    ``optimizer`` ("sgd": momentum 0.9, as TRADES Sec. 5; or "adam") at learning rate ``lr`` for the robust
+    models and ``natural_lr`` for the natural one, batches of ``batch_size`` (the natural model: 128). The robust
+    models see the first ``train`` images (the natural model the first ``natural_train``) for ``epochs`` epochs,
+    with K = ``steps`` attack steps of ``step_size`` at eps = 0.3. ``eps_warmup``: the fraction of the robust run
+    over which eps (and the step size with it) rises linearly from 0 to 0.3 (``train.eps_ramp``; 0: eps = 0.3
+    from the first minibatch). ``warm_start``: start the robust models from the natural one (Alg. 1, line 3)
+    instead of from scratch.
     """
 
     lr: float                       # paper 0.01
@@ -34,62 +37,77 @@ class SmallCNNBudget:
     dropout: float                  # the release's 0.5
     natural_train: int | None
     natural_epochs: int
-    train: int | None               # per stage
+    train: int | None
     epochs: int                     # paper 100 (learning rate / 10 at epoch 55)
     milestones: tuple[int, ...]
     steps: int                      # K in training; paper 40
     step_size: float                # at eps 0.3; paper 0.01
-    eps_ramp: tuple[float, ...] = ()
+    optimizer: str = "sgd"          # paper: SGD, momentum 0.9
+    batch_size: int = 128           # paper 128
+    eps_warmup: float = 0.0
     warm_start: bool = False
 
 
 SMALLCNN_BUDGETS = {
-    "smoke": SmallCNNBudget(lr=0.02, natural_lr=0.05, dropout=0.0, natural_train=256, natural_epochs=1, train=128,
-                            epochs=1, milestones=(), steps=2, step_size=0.15, eps_ramp=(0.15, 0.3),
-                            warm_start=True),
-    "cpu": SmallCNNBudget(lr=0.02, natural_lr=0.05, dropout=0.0, natural_train=10_000, natural_epochs=2,
-                          train=3_000, epochs=1, milestones=(), steps=5, step_size=0.1,
-                          eps_ramp=(0.1, 0.2, 0.3, 0.3), warm_start=True),
+    "smoke": SmallCNNBudget(lr=1e-3, natural_lr=1e-3, dropout=0.0, natural_train=256, natural_epochs=1, train=256,
+                            epochs=1, milestones=(), steps=2, step_size=0.2, optimizer="adam", batch_size=64,
+                            eps_warmup=0.5),
+    "cpu": SmallCNNBudget(lr=1e-3, natural_lr=1e-3, dropout=0.0, natural_train=20_000, natural_epochs=1,
+                          train=20_000, epochs=3, milestones=(), steps=7, step_size=0.75 / 7, optimizer="adam",
+                          batch_size=100, eps_warmup=0.5),
     "paper": SmallCNNBudget(lr=0.01, natural_lr=0.01, dropout=0.5, natural_train=None, natural_epochs=100,
                             train=None, epochs=100, milestones=(55,), steps=40, step_size=0.01),
 }
-"""The budget of each profile. With the paper's, both robust models train from scratch at eps = 0.3, as
-released; from a natural start directly at eps = 0.3, TRADES first flattens its predictions to shrink the (then
-large) KL term, which a short run never undoes, hence the ramp of the short budgets."""
+"""The budget of each profile. With the paper's, both robust models train from scratch at eps = 0.3 with SGD, as
+released. The short budgets use Adam and raise eps from 0 over the first half of the run: from scratch directly at
+eps = 0.3, a few hundred minibatches leave a constant predictor, and TRADES started from a natural model at
+eps = 0.3 first flattens its predictions to shrink the (then large) KL term, which a short run never undoes."""
+
+
+def natural_smallcnn(budget: SmallCNNBudget, *, device: torch.device, seed: int = 0) -> store.Fitted:
+    """The naturally trained SmallCNN of ``budget`` (Table 6's "Natural" source) with its store record: the first
+    ``natural_train`` images drawn with ``seed``, batch 128. It is also the starting point of chapter 4's
+    1/lambda sweep where a profile runs that sweep on the SmallCNN, which then reads this same model."""
+    x_train, y_train = data.load_mnist("train")
+    return store.fitted(lambda: models.SmallCNN(dropout=budget.dropout),
+                        data.subset(x_train, y_train, budget.natural_train, seed), train.standard(), device=device,
+                        name="SmallCNN natural", epochs=budget.natural_epochs, batch_size=128,
+                        lr=budget.natural_lr, optimizer=budget.optimizer, seed=seed)
+
+
+def robust_objective(method: str, budget: SmallCNNBudget) -> train.Objective:
+    """Madry et al.'s PGD training (``"madry"``) or TRADES at 1/lambda = 6 (``"trades"``) at eps = 0.3 with the
+    budget's K steps, ramped up over ``eps_warmup`` of the run when it is > 0."""
+    attack = {"eps": EPS_MNIST, "step_size": budget.step_size, "steps": budget.steps}
+    objectives = {"madry": lambda: train.adversarial(**attack), "trades": lambda: train.trades(beta=6.0, **attack)}
+    if method not in objectives:
+        raise ValueError(f"unknown method {method!r}; valid: {', '.join(map(repr, objectives))}")
+    objective = objectives[method]()
+    return train.eps_ramp(objective, warmup=budget.eps_warmup) if budget.eps_warmup > 0 else objective
 
 
 def eps03_smallcnns(budget: SmallCNNBudget, *, device: torch.device, seed: int = 0) -> dict[str, nn.Module]:
     """``{"natural", "madry", "trades"}``: the SmallCNNs of TRADES Tables 5-6 trained on MNIST with ``budget``.
 
-    The natural model sees ``natural_train`` images drawn with ``seed``; the robust ones ``train`` fresh images
-    per stage of the eps ramp (drawn with ``seed + 2``), stage ``i`` shuffled with seed ``seed + i`` and started
-    from the previous stage (the first from the natural model when ``warm_start``).
+    The natural model is :func:`natural_smallcnn`; the robust ones see the first ``train`` images drawn with
+    ``seed`` (the natural model's, when the sizes agree), shuffled with ``seed``, from the natural model when
+    ``warm_start``. Each model's training record (time, threads) is in :func:`eps03_records`.
     """
+    return {name: fitted.model for name, fitted in eps03_records(budget, device=device, seed=seed).items()}
+
+
+def eps03_records(budget: SmallCNNBudget, *, device: torch.device, seed: int = 0) -> dict[str, store.Fitted]:
+    """:func:`eps03_smallcnns` with each model's store record (``tradeoffs.store.Fitted``: the model, its training
+    seconds, whether the store held it)."""
     x_train, y_train = data.load_mnist("train")
-
-    def build() -> nn.Module:
-        return models.SmallCNN(dropout=budget.dropout)
-
-    out = {"natural": store.fit(build, data.subset(x_train, y_train, budget.natural_train, seed), train.standard(),
-                                device=device, name="SmallCNN natural", epochs=budget.natural_epochs,
-                                batch_size=128, lr=budget.natural_lr, seed=seed)}
-    ramp = tuple(budget.eps_ramp) or (EPS_MNIST,)
-    if ramp[-1] != EPS_MNIST:
-        raise ValueError(f"eps_ramp must end at eps = {EPS_MNIST}, got {ramp}")
-    n = budget.train
-    x_all, y_all = data.subset(x_train, y_train, None if n is None else n * len(ramp), seed + 2)
+    out = {"natural": natural_smallcnn(budget, device=device, seed=seed)}
     for method in ("madry", "trades"):
-        model = out["natural"] if budget.warm_start else None
-        for stage, eps in enumerate(ramp):
-            attack = {"eps": eps, "step_size": budget.step_size * eps / EPS_MNIST, "steps": budget.steps}
-            objective = train.adversarial(**attack) if method == "madry" else train.trades(beta=6.0, **attack)
-            stage_data = (x_all, y_all) if n is None else (x_all[stage * n:(stage + 1) * n],
-                                                           y_all[stage * n:(stage + 1) * n])
-            model = store.fit(build, stage_data, objective, device=device, init=model, init_seed=seed,
-                              name=f"SmallCNN {method} eps={eps:g} stage {stage + 1}/{len(ramp)}",
-                              epochs=budget.epochs, batch_size=128, lr=budget.lr, milestones=budget.milestones,
-                              seed=seed + stage)
-        out[method] = model
+        out[method] = store.fitted(
+            lambda: models.SmallCNN(dropout=budget.dropout), data.subset(x_train, y_train, budget.train, seed),
+            robust_objective(method, budget), device=device,
+            init=out["natural"].model if budget.warm_start else None, init_seed=seed,
+            name=f"SmallCNN {method} eps=0.3", epochs=budget.epochs, batch_size=budget.batch_size, lr=budget.lr,
+            milestones=budget.milestones, optimizer=budget.optimizer, seed=seed)
     return out
 
 

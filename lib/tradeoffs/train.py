@@ -14,6 +14,7 @@ objective              minimizes                                                
 ``joint(lam=, eps=)``  lam * E max_{x'} l(f(x'), y) - (lam - 1) * E l(f(x), y)      Suggala et al. Eq. (7)
 =====================  ===========================================================  ==========================
 
+``eps_ramp(objective, warmup=)`` wraps an adversarial objective so that its eps grows over the start of a run.
 ``loss(logits, y)`` is a per-example loss, ``attacks.default_loss`` (cross-entropy, or the
 logistic loss of a binary margin) unless given. Inner maximizations run in eval mode (see
 ``tradeoffs.attacks``); the outer loss in the model's own (training) mode.
@@ -39,8 +40,24 @@ from tradeoffs.progress import progress
 Objective = Callable[[nn.Module, Tensor, Tensor], Tensor]
 LossFn = Callable[[Tensor, Tensor], Tensor]  # (logits, y) -> per-example loss [N]
 
-__all__ = ["Adversarial", "Joint", "Noise", "Objective", "Standard", "Trades", "adversarial", "fit", "hinge_loss",
-           "joint", "noise", "standard", "trades", "trades_loss"]
+__all__ = [
+    "Adversarial",
+    "EpsRamp",
+    "Joint",
+    "Noise",
+    "Objective",
+    "Standard",
+    "Trades",
+    "adversarial",
+    "eps_ramp",
+    "fit",
+    "hinge_loss",
+    "joint",
+    "noise",
+    "standard",
+    "trades",
+    "trades_loss",
+]
 
 
 # ----------------------------------------------------------------------------- losses
@@ -202,6 +219,47 @@ class Joint(_Printed):
         return self.lam * adversarial_term(model, x, y) - (self.lam - 1) * clean_term(model, x, y)
 
 
+@dataclasses.dataclass(frozen=True, repr=False)
+class EpsRamp(_Printed):
+    """A curriculum on the threat model: ``objective`` (:class:`Adversarial`, :class:`Trades` or :class:`Joint`)
+    with its eps raised linearly from ``start * eps`` to ``eps`` over the first ``warmup`` fraction of the run's
+    minibatches, then held; the attack's step size is scaled with eps, so its K steps reach as far, in units of
+    eps, all along. :func:`fit` asks ``objective.at(progress)`` for each minibatch's objective, ``progress`` the
+    fraction of the run's minibatches done once it is. Called directly (outside ``fit``) it is ``objective``.
+    Short adversarial trainings need the ramp: from scratch at MNIST's full eps = 0.3, a few hundred minibatches
+    leave a constant predictor.
+    """
+
+    objective: Adversarial | Trades | Joint
+    warmup: float
+    start: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.objective, (Adversarial, Trades, Joint)):
+            raise TypeError(f"EpsRamp ramps the eps of an Adversarial, Trades or Joint objective, got "
+                             f"{type(self.objective).__name__}")
+        if not (0 < self.warmup <= 1 and 0 <= self.start <= 1):
+            raise ValueError(f"warmup must be in (0, 1] and start in [0, 1], got warmup={self.warmup}, "
+                             f"start={self.start}")
+
+    def scale(self, progress: float) -> float:
+        """eps(progress) / eps: ``start`` at progress 0, 1 from progress ``warmup`` on."""
+        return self.start + (1 - self.start) * min(1.0, max(0.0, progress) / self.warmup)
+
+    def at(self, progress: float) -> Adversarial | Trades | Joint:
+        """The objective of the minibatch at ``progress``: eps and the attack's step size times :meth:`scale`."""
+        scale = self.scale(progress)
+        changes: dict[str, object] = {"eps": self.objective.eps * scale}
+        if isinstance(self.objective, Trades):
+            changes["step_size"] = self.objective.step_size * scale
+        else:
+            changes["options"] = tuple((k, v * scale if k == "step_size" else v) for k, v in self.objective.options)
+        return dataclasses.replace(self.objective, **changes)
+
+    def __call__(self, model: nn.Module, x: Tensor, y: Tensor) -> Tensor:
+        return self.objective(model, x, y)
+
+
 def standard(loss: LossFn | None = None) -> Standard:
     """Empirical risk minimization: min E l(f(x), y) (:class:`Standard`)."""
     return Standard(loss)
@@ -229,6 +287,11 @@ def joint(*, lam: float, eps: float, attack: Callable = attacks.pgd, loss: LossF
     return Joint(lam, eps, attack, loss, tuple(sorted(attack_options.items())))
 
 
+def eps_ramp(objective: Adversarial | Trades | Joint, *, warmup: float, start: float = 0.0) -> EpsRamp:
+    """``objective`` with its eps ramped up over the first ``warmup`` fraction of the run (:class:`EpsRamp`)."""
+    return EpsRamp(objective, warmup, start)
+
+
 # ------------------------------------------------------------------------------- loop
 
 
@@ -245,7 +308,8 @@ def fit(model: nn.Module, x: Tensor, y: Tensor, objective: Objective, *, batch_s
     generator; for the synthetic experiments of chapter 1). The learning rate is ``lr``, times
     ``gamma`` at each epoch in ``milestones`` (the papers' step schedule), or cosine-decayed to 0
     over the run when ``cosine``. ``optimizer``: "sgd" (with ``momentum``) or "adam".
-    ``project``, if given, is applied to the model after every step (projected SGD).
+    ``project``, if given, is applied to the model after every step (projected SGD). A scheduled objective
+    (one with an ``at(progress)`` method, e.g. :func:`eps_ramp`) gives each minibatch's objective.
 
     ``checkpoint`` (epochs only): a file written atomically after every epoch with the model,
     the optimizer, the epoch and the random-number state; if it exists when ``fit`` starts, the
@@ -283,7 +347,7 @@ def fit(model: nn.Module, x: Tensor, y: Tensor, objective: Objective, *, batch_s
             for group in opt.param_groups:
                 group["lr"] = _learning_rate(lr, t / total, epoch, milestones, gamma, cosine)
             opt.zero_grad(set_to_none=True)
-            loss = objective(model, x[idx], y[idx])
+            loss = _objective_at(objective, (t + 1) / total)(model, x[idx], y[idx])
             if not torch.isfinite(loss):
                 raise FloatingPointError(f"training diverged: loss {loss.item()} at epoch {epoch}, batch {i}; "
                                          "lower the learning rate")
@@ -299,6 +363,13 @@ def fit(model: nn.Module, x: Tensor, y: Tensor, objective: Objective, *, batch_s
             _save_checkpoint(checkpoint, run, epoch + 1, model, opt)
     bar.close()
     return model.eval()
+
+
+def _objective_at(objective: Objective, progress: float) -> Objective:
+    """The objective of the minibatch at ``progress`` (in (0, 1]) of a run: ``objective.at(progress)`` for a
+    scheduled objective (:class:`EpsRamp`), else ``objective`` itself."""
+    at = getattr(objective, "at", None)
+    return at(progress) if callable(at) else objective
 
 
 def _two_forwards(model: nn.Module, x: Tensor, x_adv: Tensor) -> tuple[Tensor, Tensor]:
