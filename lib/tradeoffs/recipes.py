@@ -99,16 +99,25 @@ def eps03_smallcnns(budget: SmallCNNBudget, *, device: torch.device, seed: int =
 def eps03_records(budget: SmallCNNBudget, *, device: torch.device, seed: int = 0) -> dict[str, store.Fitted]:
     """:func:`eps03_smallcnns` with each model's store record (``tradeoffs.store.Fitted``: the model, its training
     seconds, whether the store held it)."""
-    x_train, y_train = data.load_mnist("train")
     out = {"natural": natural_smallcnn(budget, device=device, seed=seed)}
     for method in ("madry", "trades"):
-        out[method] = store.fitted(
-            lambda: models.SmallCNN(dropout=budget.dropout), data.subset(x_train, y_train, budget.train, seed),
-            robust_objective(method, budget), device=device,
-            init=out["natural"].model if budget.warm_start else None, init_seed=seed,
-            name=f"SmallCNN {method} eps=0.3", epochs=budget.epochs, batch_size=budget.batch_size, lr=budget.lr,
-            milestones=budget.milestones, optimizer=budget.optimizer, seed=seed)
+        out[method] = robust_smallcnn(method, budget, natural=out["natural"].model, device=device, seed=seed)
     return out
+
+
+def robust_smallcnn(method: str, budget: SmallCNNBudget, *, natural: nn.Module | None = None,
+                    device: torch.device, seed: int = 0) -> store.Fitted:
+    """The Madry (``"madry"``) or TRADES (``"trades"``) SmallCNN of ``budget`` at eps = 0.3, through the store:
+    :func:`robust_objective` on the first ``train`` images drawn with ``seed``, shuffled with ``seed``, started
+    from ``natural`` (the model of :func:`natural_smallcnn`, trained here if not given) when ``warm_start``."""
+    if budget.warm_start and natural is None:
+        natural = natural_smallcnn(budget, device=device, seed=seed).model
+    x_train, y_train = data.load_mnist("train")
+    return store.fitted(
+        lambda: models.SmallCNN(dropout=budget.dropout), data.subset(x_train, y_train, budget.train, seed),
+        robust_objective(method, budget), device=device, init=natural if budget.warm_start else None,
+        init_seed=seed, name=f"SmallCNN {method} eps=0.3", epochs=budget.epochs, batch_size=budget.batch_size,
+        lr=budget.lr, milestones=budget.milestones, optimizer=budget.optimizer, seed=seed)
 
 
 def suggala_subset(x: torch.Tensor, y: torch.Tensor, n: int | None, trial: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -76,7 +76,7 @@ SETTINGS = {
         dropout=0.0, warm_start=True, binary_natural_train=None, binary_natural_epochs=2, binary_train=1_000,
         binary_epochs=1, binary_steps=20, binary_test=500, lambdas=(2.0, 3.0, 4.0, 5.0),
         sweep_betas=(0.1, 1.0, 2.0, 5.0), sweep_architecture="small_cnn", sweep_natural_train=None,
-        sweep_natural_epochs=0, sweep_train=20_000, sweep_epochs=2, sweep_steps=5, sweep_step_size=0.02,
+        sweep_natural_epochs=0, sweep_train=20_000, sweep_epochs=1, sweep_steps=5, sweep_step_size=0.02,
         sweep_optimizer="adam", sweep_lr=1e-3, sweep_cosine=True, sweep_eval_steps=40, sweep_test=2_000,
         natural_test=None, robust_eval_steps=40, robust_test=1_000, pgd_long_steps=1000, pgd_long_test=50,
         strong_test=500, strong_apgd_steps=100, strong_targets=3, strong_restarts=1, cifar=False,
