@@ -12,6 +12,10 @@ SEED        ?= 0
 JOBS        ?= 2
 # each of the JOBS chapters running at once gets its share of the cores for torch (unless OMP_NUM_THREADS is set)
 THREADS     := $(shell n=$$(( $$(nproc 2>/dev/null || echo 2) / $(JOBS) )); echo $$(( n > 0 ? n : 1 )))
+DRY_RUN     ?=
+ifneq ($(DRY_RUN),)
+export TRADEOFFS_DRY_RUN := $(DRY_RUN)
+endif
 export TRADEOFFS_DATA    ?= $(CURDIR)/data
 export TRADEOFFS_RESULTS ?= $(CURDIR)/book/_results
 # The chapters, from the one registry (tradeoffs.book.profiles.CHAPTERS); empty until `make setup` ran.
@@ -31,6 +35,7 @@ help:  ## this list
 	@echo
 	@echo "  variables: PROFILE=smoke|cpu|paper (default cpu)  DEVICE=auto|cpu|cuda|cuda:N|mps  SEED=0 (an integer >= 0)"
 	@echo "             JOBS=$(JOBS): chapters 'make book' executes at once, $(THREADS) torch thread(s) each (JOBS=1: one at a time; 'make -jN chapters' too)"
+	@echo "             DRY_RUN=1 with PROFILE=paper: every paper code path, each loop capped (a check, not a result)"
 	@echo "             NAME=<chapter> for 'make chapter'; chapters: $(CHAPTERS)"
 	@echo "  paths:     TRADEOFFS_DATA=$(TRADEOFFS_DATA)  TRADEOFFS_RESULTS=$(TRADEOFFS_RESULTS)"
 

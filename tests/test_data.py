@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 import torch
 import torchvision
+from tiny_cifar import write_tiny_cifar10
 from tradeoffs import data, paths
 from tradeoffs.book import claims
 
@@ -393,29 +394,72 @@ def test_fetch_everything_fails_explains(monkeypatch):
 # --- CIFAR-10 ------------------------------------------------------------------------------------
 
 
-def test_cifar10_offline_is_data_unavailable(monkeypatch, isolated_data_dir):
-    def offline(*args, **kwargs):
+class OfflineCIFAR10(torchvision.datasets.CIFAR10):
+    """torchvision's CIFAR-10 (its file list and MD5s) on a machine without internet."""
+
+    def __init__(self, *args, **kwargs):
         raise RuntimeError("<urlopen error [Errno -3] Temporary failure in name resolution>")
 
-    monkeypatch.setattr(torchvision.datasets, "CIFAR10", offline)
+
+def test_cifar10_offline_is_data_unavailable_naming_the_fix(monkeypatch, isolated_data_dir):
+    monkeypatch.setattr(torchvision.datasets, "CIFAR10", OfflineCIFAR10)
     with pytest.raises(data.DataUnavailable, match="internet.*Colab") as info:
         data.load_cifar10("test")
     assert isinstance(info.value, data.DataError)
-    assert str(isolated_data_dir.resolve() / "torchvision") in str(info.value)
+    message = str(info.value)
+    assert str(isolated_data_dir.resolve() / "torchvision" / "cifar-10-batches-py") in message
+    assert "python -m tradeoffs.data cifar10" in message
+    assert data.main(["cifar10"]) == 1
 
 
-def test_cifar10_converts_to_nchw_floats(monkeypatch):
-    class FakeCIFAR10:
-        def __init__(self, root, train=True, download=False):
-            self.data = np.full((5, 32, 32, 3), 255, dtype=np.uint8)
-            self.data[..., 0] = 0
-            self.targets = [0, 1, 2, 3, 9]
-
-    monkeypatch.setattr(torchvision.datasets, "CIFAR10", FakeCIFAR10)
+def test_tiny_cifar10_loads_as_nchw_floats_like_torchvision(isolated_data_dir, monkeypatch):
+    folder = write_tiny_cifar10(isolated_data_dir, per_batch=6, test=4)
     x, y = data.load_cifar10("train")
-    assert x.shape == (5, 3, 32, 32) and x.dtype == torch.float32
-    assert torch.all(x[:, 0] == 0) and torch.all(x[:, 1:] == 1)
-    assert y.dtype == torch.int64 and y.tolist() == [0, 1, 2, 3, 9]
+    assert x.shape == (30, 3, 32, 32) and x.dtype == torch.float32 and y.dtype == torch.int64
+    assert 0 <= float(x.min()) and float(x.max()) <= 1 and y.tolist()[:7] == [0, 1, 2, 3, 4, 5, 1]
+    assert data.load_cifar10("test")[0].shape == (4, 3, 32, 32)
+
+    # torchvision's own reader, without the real archive's MD5s (which the fixture cannot carry)
+    monkeypatch.setattr(torchvision.datasets.cifar, "check_integrity", lambda *args: True)
+    reference = torchvision.datasets.CIFAR10(str(folder.parent), train=True, download=False)
+    assert np.array_equal((255 * x).round().to(torch.uint8).permute(0, 2, 3, 1).numpy(), reference.data)
+    assert y.tolist() == reference.targets and reference.classes[0] == "airplane"
+
+
+def test_cifar10_corrupt_or_missing_file_is_an_error_naming_the_fetch(isolated_data_dir):
+    folder = write_tiny_cifar10(isolated_data_dir, per_batch=2, test=2)
+    blob = bytearray((folder / "test_batch").read_bytes())
+    blob[-10] ^= 0xFF
+    (folder / "test_batch").write_bytes(bytes(blob))
+    with pytest.raises(data.DataError, match="test_batch is corrupt.*python -m tradeoffs.data cifar10"):
+        data.load_cifar10("test")
+    (folder / "data_batch_3").unlink()
+    with pytest.raises(data.DataError, match="data_batch_3 is missing"):
+        data.load_cifar10("train")
+
+
+def test_cifar10_batches_are_unpickled_restricted(isolated_data_dir):
+    folder = write_tiny_cifar10(isolated_data_dir, per_batch=2, test=2)
+    (folder / "test_batch").write_bytes(pickle.dumps({"data": os.system, "labels": []}))
+    data.write_cifar10_checksums(folder)  # the checksum matches: the unpickler itself must refuse it
+    with pytest.raises(data.DataError, match="refusing to load global (posix|nt).system"):
+        data.load_cifar10("test")
+
+
+def test_cifar10_wrong_layout_is_refused(isolated_data_dir):
+    folder = write_tiny_cifar10(isolated_data_dir, per_batch=2, test=2)
+    (folder / "test_batch").write_bytes(pickle.dumps({"data": np.zeros((2, 3072), np.float32), "labels": [0, 1]},
+                                                     protocol=4))
+    data.write_cifar10_checksums(folder)
+    with pytest.raises(data.DataError, match="not a uint8 array"):
+        data.load_cifar10("test")
+
+
+def test_cifar10_copied_files_are_checked_against_the_official_md5s(isolated_data_dir, monkeypatch):
+    write_tiny_cifar10(isolated_data_dir, per_batch=2, test=2)  # files present: no download is attempted
+    monkeypatch.setattr(torchvision.datasets, "CIFAR10", OfflineCIFAR10)
+    with pytest.raises(data.DataError, match="official CIFAR-10 archive's MD5s"):
+        data.fetch_cifar10()
 
 
 def test_cifar10_unknown_split():

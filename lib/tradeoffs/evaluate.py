@@ -23,7 +23,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor, nn
 
-from tradeoffs import attacks
+from tradeoffs import attacks, dryrun
 from tradeoffs.progress import progress
 
 __all__ = [
@@ -108,6 +108,7 @@ def robust_correct(
     _check_eps(eps)
     attacks.check_norm(norm)
     _check_data(x, y)
+    x, y = _dry_run_points(x, y)
     if isinstance(attack, str):
         if attack not in ATTACKS:
             raise ValueError(f"unknown attack {attack!r}; valid attacks are {', '.join(map(repr, ATTACKS))} "
@@ -172,6 +173,7 @@ def robust_accuracy_curve(
     _check_eps(eps)
     attacks.check_norm(norm)
     _check_data(x, y)
+    x, y = _dry_run_points(x, y)
     ks = sorted({int(k) for k in steps})
     if not ks or ks[0] < 1 or any(int(k) != k for k in steps):
         raise ValueError(f"steps must be a non-empty sequence of integers >= 1, got {tuple(steps)}")
@@ -331,6 +333,8 @@ def apgd(
         raise ValueError(f"unknown APGD loss {loss!r}; valid losses are {', '.join(map(repr, APGD_LOSSES))}")
     if steps < 1 or restarts < 1 or targets < 1:
         raise ValueError(f"steps, restarts and targets must be >= 1, got {steps}, {restarts}, {targets}")
+    steps, restarts = dryrun.cap(steps, dryrun.ATTACK_STEPS), dryrun.cap(restarts, dryrun.RESTARTS)
+    targets = dryrun.cap(targets, dryrun.TARGETS)
     if clip is None:
         raise ValueError("APGD needs bounded inputs (clip=(lo, hi)); "
                          "use tradeoffs.attacks.pgd for unbounded ones")
@@ -436,6 +440,7 @@ def transfer(
     _check_eps(eps)
     attacks.check_norm(norm)
     _check_data(x, y)
+    x, y = _dry_run_points(x, y)
     clip = pgd_kw.get("clip", (0.0, 1.0))
     batches = list(zip(x.split(batch_size), y.split(batch_size)))
     if show_progress and len(batches) > 1:
@@ -485,6 +490,12 @@ def check_threat_model(x_adv: Tensor, x: Tensor, *, eps: float, norm: str, clip:
         if bool(outside.any()):
             raise AssertionError(f"{source} left the input box {tuple(clip)}: values in "
                                  f"[{float(x_adv.min()):.6g}, {float(x_adv.max()):.6g}]")
+
+
+def _dry_run_points(x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
+    """All of (x, y), or its first ``dryrun.POINTS`` examples in a dry run (:mod:`tradeoffs.dryrun`)."""
+    n = dryrun.cap(len(x), dryrun.POINTS)
+    return x[:n], y[:n]
 
 
 def _check_eps(eps: float) -> None:

@@ -50,7 +50,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from tradeoffs import data
+from tradeoffs import data, dryrun
 
 try:
     import fcntl
@@ -68,14 +68,21 @@ __all__ = ["CorruptEntry", "Fitted", "cached", "fingerprint", "fit", "fitted", "
 
 
 def models_dir() -> Path:
-    """``<data dir>/models`` (``TRADEOFFS_DATA`` moves the data directory)."""
-    return data.data_dir() / "models"
+    """``<data dir>/models`` (``TRADEOFFS_DATA`` moves the data directory); in a dry run (:mod:`tradeoffs.dryrun`),
+    whose capped loops must never serve a real run, ``<data dir>/dry-run/models``."""
+    return _dry_run_apart(data.data_dir()) / "models"
 
 
 def results_dir() -> Path:
-    """``TRADEOFFS_RESULT_CACHE`` if set (the tests use a fresh one), else ``<data dir>/results``."""
+    """``TRADEOFFS_RESULT_CACHE`` if set (the tests use a fresh one), else ``<data dir>/results``; a dry run's in a
+    ``dry-run`` folder of its own, as for :func:`models_dir`."""
     override = os.environ.get("TRADEOFFS_RESULT_CACHE")
-    return Path(override) if override else data.data_dir() / "results"
+    return Path(override) / ("dry-run" if dryrun.active() else "") if override else \
+        _dry_run_apart(data.data_dir()) / "results"
+
+
+def _dry_run_apart(root: Path) -> Path:
+    return root / "dry-run" if dryrun.active() else root
 
 
 # ------------------------------------------------------------------------------ files

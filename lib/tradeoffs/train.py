@@ -34,7 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from tradeoffs import attacks, store
+from tradeoffs import attacks, dryrun, store
 from tradeoffs.progress import progress
 
 Objective = Callable[[nn.Module, Tensor, Tensor], Tensor]
@@ -316,6 +316,9 @@ def fit(model: nn.Module, x: Tensor, y: Tensor, objective: Objective, *, batch_s
     run resumes from it, and the resumed run equals the uninterrupted one. A checkpoint of a
     different run (another objective, data, architecture or setting) is an error; an unreadable one is
     set aside and training starts over.
+
+    In a dry run (:mod:`tradeoffs.dryrun`) at most ``dryrun.EPOCHS`` epochs of ``dryrun.BATCHES`` minibatches
+    of ``dryrun.BATCH_SIZE`` examples run (``steps``: at most ``dryrun.BATCHES``).
     """
     if (epochs is None) == (steps is None):
         raise ValueError("give exactly one of epochs= (passes over the data) or steps= (minibatches)")
@@ -326,8 +329,11 @@ def fit(model: nn.Module, x: Tensor, y: Tensor, objective: Objective, *, batch_s
         raise ValueError(f"x and y must hold the same number (> 0) of examples, got {len(x)} and {len(y)}")
     if checkpoint is not None and epochs is None:
         raise ValueError("checkpoint= needs epochs=: checkpoints are written at the end of each epoch")
+    epochs, steps, batch_size = _dry_run_budget(epochs, steps, batch_size)
     n, batch_size = len(x), min(batch_size, len(x))
     batches_per_epoch = math.ceil(n / batch_size) if epochs else steps
+    if dryrun.active():
+        batches_per_epoch = min(batches_per_epoch, dryrun.BATCHES)
     total = (epochs or 1) * batches_per_epoch
     opt = _optimizer(optimizer, model, lr, momentum, weight_decay)
     first_epoch = 0
@@ -343,6 +349,8 @@ def fit(model: nn.Module, x: Tensor, y: Tensor, objective: Objective, *, batch_s
     model.train()
     for epoch in range(first_epoch, epochs or 1):
         for i, idx in enumerate(_batches(n, batch_size, epoch, seed, steps, generator, x.device)):
+            if i == batches_per_epoch:
+                break
             t = epoch * batches_per_epoch + i
             for group in opt.param_groups:
                 group["lr"] = _learning_rate(lr, t / total, epoch, milestones, gamma, cosine)
@@ -370,6 +378,13 @@ def _objective_at(objective: Objective, progress: float) -> Objective:
     scheduled objective (:class:`EpsRamp`), else ``objective`` itself."""
     at = getattr(objective, "at", None)
     return at(progress) if callable(at) else objective
+def _dry_run_budget(epochs: int | None, steps: int | None, batch_size: int) -> tuple[int | None, int | None, int]:
+    """The loop's budget, capped in a dry run (:mod:`tradeoffs.dryrun`)."""
+    if not dryrun.active():
+        return epochs, steps, batch_size
+    epochs = None if epochs is None else min(epochs, dryrun.EPOCHS)
+    steps = None if steps is None else min(steps, dryrun.BATCHES)
+    return epochs, steps, min(batch_size, dryrun.BATCH_SIZE)
 
 
 def _two_forwards(model: nn.Module, x: Tensor, x_adv: Tensor) -> tuple[Tensor, Tensor]:

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import importlib
 
+from tradeoffs import dryrun
+
 PROFILES = ("smoke", "cpu", "paper")
 
 CHAPTERS = ("01_gaussian_tradeoff", "02_robust_features", "03_joint_objective", "04_trades", "05_frontier")
@@ -38,6 +40,13 @@ def check_profile(profile: str) -> None:
 
 def settings(chapter: str, profile: str):
     """The settings of `chapter` under `profile` (its ``settings.SETTINGS[profile]``); a clear error for an
-    unknown chapter or profile."""
+    unknown chapter or profile. In a dry run (:mod:`tradeoffs.dryrun`) the paper profile's with every size
+    capped (the chapter's ``settings.DRY_RUN``); a dry run of another profile is an error."""
     check_profile(profile)
-    return importlib.import_module(f"{package(chapter)}.settings").SETTINGS[profile]
+    module = importlib.import_module(f"{package(chapter)}.settings")
+    if not dryrun.active():
+        return module.SETTINGS[profile]
+    if profile != "paper":
+        raise ValueError(f"a dry run ({dryrun.ENV}=1, make ... DRY_RUN=1) runs the paper profile's code paths; "
+                         f"got profile {profile!r}: use profile 'paper', or unset {dryrun.ENV}")
+    return module.DRY_RUN

@@ -29,7 +29,7 @@ from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
-from tradeoffs import paths
+from tradeoffs import dryrun, paths
 from tradeoffs.book import claims, pages
 from tradeoffs.book.profiles import CHAPTERS as CHAPTER_REGISTRY
 from tradeoffs.book.profiles import PROFILES
@@ -105,7 +105,7 @@ def execute(name: str, profile: str = "cpu", device: str = "auto", seed: int = 0
     wall = time.perf_counter() - started
 
     record = {
-        "chapter": name, "profile": profile, "device": device, "seed": seed,
+        "chapter": name, "profile": dryrun.label(profile), "device": device, "seed": seed,
         "status": "failed" if error else "ok", "error": error,
         "notebook": str(failed if error else output),
         "wall_seconds": round(wall, 1), "peak_memory_mb": round(_peak_child_rss_mb(), 1),

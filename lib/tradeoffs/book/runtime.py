@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from tradeoffs import dryrun
 from tradeoffs.book import claims, profiles, style
 
 DEVICES = ("auto", "cpu", "cuda", "cuda:N", "mps")
@@ -68,13 +69,14 @@ def seed_everything(seed: int) -> None:
 def start_chapter(chapter: str, profile: str = "cpu", device: str = "auto", seed: int = 0, *,
                   dry_run: bool = False) -> Run:
     """Validate the papermill parameters, seed, set the figure style and open the claims record
-    (``dry_run``: a dry run of the profile, whose claims are recorded as ``dry-run``, never reproduced)."""
+    (``dry_run``, also set by :func:`tradeoffs.dryrun.active`: a dry run of the profile, whose claims are recorded
+    as ``dry-run``, never reproduced)."""
     settings = profiles.settings(chapter, profile)
     run = Run(chapter=chapter, profile=profile, device=resolve_device(device), seed=check_seed(seed),
               settings=settings)
     seed_everything(run.seed)
     style.use_book_style()
-    claims.start_record(chapter, profile, dry_run=dry_run)
+    claims.start_record(chapter, profile, dry_run=dry_run or dryrun.active())
     print(f"{chapter}: profile={profile}, device={run.device}, seed={run.seed}, torch {torch.__version__}")
     for field, value in vars(settings).items():
         print(f"  {field} = {value}")

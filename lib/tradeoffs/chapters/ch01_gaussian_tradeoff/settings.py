@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 
@@ -31,3 +32,8 @@ SETTINGS = {
                               sgd_seeds=5, sgd_steps=5_000, tsipras_samples=500_000,
                               svm_samples=200_000, svm_steps=3_000),
 }
+
+# The paper profile with every size capped (tradeoffs.dryrun): its code paths, in seconds.
+DRY_RUN = dataclasses.replace(
+    SETTINGS["paper"], monte_carlo_samples=2_000, sgd_sample_sizes=(100, 300), sgd_seeds=2, sgd_steps=20,
+    tsipras_samples=5_000, svm_samples=2_000, svm_steps=20)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 
@@ -88,3 +89,10 @@ SETTINGS = {
             representation_step_size=0.1, targeted_eps=0.5, targeted_steps=100,
             targeted_sweep=(0.25, 0.5, 1.0))),
 }
+
+# The paper profile with every size capped (tradeoffs.dryrun): its code paths, in seconds.
+_DRY_RUN_PROTOCOL = {"train_size": 16, "test_size": 8, "representation_steps": 2, "targeted_steps": 2}
+DRY_RUN = dataclasses.replace(
+    SETTINGS["paper"], top_k=(5, 784), figure_images=2, proxy_images=4, large_eps_steps=2, mle_monte_carlo=20_000,
+    mle_kappas=(2, 10, 100), mnist=dataclasses.replace(SETTINGS["paper"].mnist, **_DRY_RUN_PROTOCOL),
+    cifar10=dataclasses.replace(SETTINGS["paper"].cifar10, **_DRY_RUN_PROTOCOL))

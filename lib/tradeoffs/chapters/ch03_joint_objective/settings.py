@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 
@@ -68,3 +69,10 @@ SETTINGS = {
         widths=(16, 32, 64, 128, 256, 400, 1024, 2048), explain_images=8, explain_samples=50, cifar=True,
         cifar_trials=10, cifar_epochs=100),
 }
+
+# The paper profile with every size capped (tradeoffs.dryrun): its code paths, in seconds.
+DRY_RUN = dataclasses.replace(
+    SETTINGS["paper"], mc_samples=4_000, theorem1_draws=8, corollary_dims=(100, 1_000), gd_samples=200, gd_steps=20,
+    squares_train=200, squares_eps=(0.2, 0.6), mnist_train=16, mnist_test=8, trials=2, lambdas=(0.0, 1.0, 2.0),
+    figure3a_lambdas=(0.0, 1.0), figure3b_lambdas=(0.0, 1.0), widths=(16, 64), explain_images=2, explain_samples=3,
+    cifar_trials=2)

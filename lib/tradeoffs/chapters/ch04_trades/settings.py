@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 from tradeoffs.recipes import SMALLCNN_BUDGETS, SmallCNNBudget
@@ -92,3 +93,9 @@ SETTINGS = {
         pgd_long_test=10_000, strong_test=1_000, strong_apgd_steps=100, strong_targets=9, strong_restarts=5, cifar=True,
         cifar_test=None, eps03=SMALLCNN_BUDGETS["paper"]),
 }
+
+# The paper profile with every size capped (tradeoffs.dryrun): its code paths, in seconds.
+DRY_RUN = dataclasses.replace(
+    SETTINGS["paper"], toy_samples=2_000, toy_classifiers=20, fig1_points=24, fig1_steps=20, binary_natural_train=16,
+    binary_train=16, binary_test=8, sweep_betas=(0.1, 5.0), sweep_natural_train=16, sweep_train=16, sweep_test=8,
+    robust_natural_train=16, robust_train=16, robust_test=8, pgd_long_test=4, strong_test=4, cifar_test=4)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 
@@ -57,3 +58,6 @@ SETTINGS = {
         strong_apgd_steps=100, strong_targets=9, strong_steps=100, strong_restarts=5, pgd_steps=40,
         pgd_step_size=0.005, large_eps=0.3, compare=True),
 }
+
+# The paper profile with every size capped (tradeoffs.dryrun): its code paths, in seconds.
+DRY_RUN = dataclasses.replace(SETTINGS["paper"], train_size=16, test_size=8)
