@@ -399,6 +399,7 @@ CIFAR10_FOLDER = "cifar-10-batches-py"  # torchvision's on-disk format: the auth
 CIFAR10_FILES = {"train": tuple(f"data_batch_{i}" for i in range(1, 6)), "test": ("test_batch",)}
 CIFAR10_META = "batches.meta"
 CIFAR10_FETCH_COMMAND = "`python -m tradeoffs.data cifar10` (needs internet once; Colab has it)"
+CIFAR10_SWITCH = "TRADEOFFS_CIFAR10"  # "off": load_cifar10 raises DataUnavailable (a run of the MNIST parts only)
 
 
 def cifar10_dir() -> Path:
@@ -502,11 +503,13 @@ def load_cifar10(split: str = "train") -> tuple[torch.Tensor, torch.Tensor]:
 
     Reads torchvision's folder ``<data dir>/torchvision/cifar-10-batches-py`` with the restricted unpickler, each
     file checked against the SHA-256 recorded when it was fetched (:func:`fetch_cifar10`, run on first use: it
-    needs internet once). Raises :class:`DataUnavailable` when CIFAR-10 is neither here nor downloadable, so a
-    chapter can catch it and record its claims as not run.
+    needs internet once). Raises :class:`DataUnavailable` when CIFAR-10 is neither here nor downloadable, or
+    ``TRADEOFFS_CIFAR10=off``, so a chapter can catch it and record its claims as not run.
     """
     if split not in CIFAR10_SPLITS:
         raise ValueError(f"unknown CIFAR-10 split {split!r}; choose one of {', '.join(CIFAR10_SPLITS)}")
+    if os.environ.get(CIFAR10_SWITCH, "").lower() == "off":
+        raise DataUnavailable(f"CIFAR-10 is switched off here ({CIFAR10_SWITCH}=off)")
     folder = _verified_cifar10_files((*CIFAR10_FILES[split], CIFAR10_META))
     meta = _unpickle_cifar10(folder / CIFAR10_META)
     if len(meta.get("label_names", ())) != 10:

@@ -179,7 +179,43 @@ def status_markdown(runs: list[dict], chapters: dict[str, str] | None = None) ->
     lines += ["", "## Package versions", "", "The versions the chapters were executed with (where chapters "
               "differ, each version is followed by its chapters).", "",
               markdown_table(["package", "version"], version_rows)]
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + ["", paper_cost_markdown()]) + "\n"
+
+
+def paper_cost_markdown(measurement: dict | None = None) -> str:
+    """The `paper` profile on a GPU: each chapter's network work and GPU hours (``tradeoffs.book.cost``), measured
+    where ``scripts/gpu_check.sh`` ran (``book/gpu_check.json``), else estimated; and what that script measured."""
+    from tradeoffs.book import cost
+
+    measurement = cost.gpu_measurement() if measurement is None else measurement
+    measured = measurement if measurement and not measurement.get("dry_run") else None
+    lines = ["## The paper profile on a GPU", ""]
+    if measured:
+        lines += [f"Measured by `scripts/gpu_check.sh` on {measured['gpu']} ({measured['date']}, torch "
+                  f"{measured['torch']}): one training step of each network with the paper's objective and batch size.",
+                  "", markdown_table(["model", "objective", "batch", "ms per image pass", "epoch"],
+                                     [[f"`{name}`", r["objective"], r["batch_size"],
+                                       f"{1e3 * r['seconds_per_pass']:.3g}",
+                                       f"{_duration(r['epoch_seconds'])} ({r['epoch']})"]
+                                      for name, r in measured["runs"].items()])]
+        if measured.get("chapters"):
+            lines += ["", "The chapters' MNIST parts at the paper's settings (CIFAR-10 off), on that GPU:", "",
+                      markdown_table(["chapter", "status", "wall time"],
+                                     [[f"`{name}`", r["status"], _duration(r["wall_seconds"])]
+                                      for name, r in measured["chapters"].items()])]
+    else:
+        lines += ["No GPU run is recorded (`scripts/gpu_check.sh` writes `book/gpu_check.json`), so the hours below "
+                  "are **estimates**: the networks' work counted from the paper's schedule, at the efficiency measured "
+                  "on a CPU applied to a GPU's fp32 peak (`tradeoffs.book.cost`; an order of magnitude, not a forecast)."]
+    rows = []
+    for chapter in cost.WORK:
+        c = cost.paper_cost(chapter, measured or {})
+        rows.append([f"`{chapter}`", ", ".join(f"{arch} {n:.2g}" for arch, n in c.passes.items()) or "no network",
+                     f"{c.flops / 1e15:,.3g}" if c.passes else "-",
+                     (f"{c.gpu_hours:,.1f}" if c.gpu_hours < 100 else f"{c.gpu_hours:,.0f}") if c.passes else "-",
+                     c.basis])
+    lines += ["", markdown_table(["chapter", "image passes (forward + backward)", "PFLOP", "GPU hours", "basis"], rows)]
+    return "\n".join(lines)
 
 
 def times_text(results: Path | None = None, toc: Path | None = None) -> str:
