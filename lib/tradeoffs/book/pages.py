@@ -191,8 +191,8 @@ def paper_cost_markdown(measurement: dict | None = None) -> str:
     measured = measurement if measurement and not measurement.get("dry_run") else None
     lines = ["## The paper profile on a GPU", ""]
     if measured:
-        lines += [f"Measured by `scripts/gpu_check.sh` on {measured['gpu']} ({measured['date']}, torch "
-                  f"{measured['torch']}): one training step of each network with the paper's objective and batch size.",
+        lines += [(f"Measured by `scripts/gpu_check.sh` on {measured['gpu']} ({measured['date']}, torch "
+                   f"{measured['torch']}): one training step of each network with the paper's objective and batch size."),
                   "", markdown_table(["model", "objective", "batch", "ms per image pass", "epoch"],
                                      [[f"`{name}`", r["objective"], r["batch_size"],
                                        f"{1e3 * r['seconds_per_pass']:.3g}",
@@ -204,15 +204,15 @@ def paper_cost_markdown(measurement: dict | None = None) -> str:
                                      [[f"`{name}`", r["status"], _duration(r["wall_seconds"])]
                                       for name, r in measured["chapters"].items()])]
     else:
-        lines += ["No GPU run is recorded (`scripts/gpu_check.sh` writes `book/gpu_check.json`), so the hours below "
-                  "are **estimates**: the networks' work counted from the paper's schedule, at the efficiency measured "
-                  "on a CPU applied to a GPU's fp32 peak (`tradeoffs.book.cost`; an order of magnitude, not a forecast)."]
+        lines += [("No GPU run is recorded (`scripts/gpu_check.sh` writes `book/gpu_check.json`), so the hours below "
+                   "are **estimates**: the networks' work counted from the paper's schedule, at the efficiency measured "
+                   "on a CPU applied to a GPU's fp32 peak (`tradeoffs.book.cost`; an order of magnitude, not a forecast).")]
     rows = []
     for chapter in cost.WORK:
         c = cost.paper_cost(chapter, measured or {})
         rows.append([f"`{chapter}`", ", ".join(f"{arch} {n:.2g}" for arch, n in c.passes.items()) or "no network",
                      f"{c.flops / 1e15:,.3g}" if c.passes else "-",
-                     (f"{c.gpu_hours:,.1f}" if c.gpu_hours < 100 else f"{c.gpu_hours:,.0f}") if c.passes else "-",
+                     f"{float(f'{c.gpu_hours:.2g}'):,g}" if c.passes else "-",
                      c.basis])
     lines += ["", markdown_table(["chapter", "image passes (forward + backward)", "PFLOP", "GPU hours", "basis"], rows)]
     return "\n".join(lines)
