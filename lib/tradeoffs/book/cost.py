@@ -188,7 +188,8 @@ def paper_cost(chapter: str, measurement: dict | None = None) -> Cost:
         efficiency = CPU_MEASUREMENT["efficiency"]
         seconds = sum(n * pass_flops(arch) / (efficiency.get(arch, min(efficiency.values()))
                                                * REFERENCE_GPU["peak_flops"]) for arch, n in passes.items())
-        basis = f"estimate: the CPU's measured efficiency at the fp32 peak of an {REFERENCE_GPU['name']}"
+        # no apostrophe: the chapters glue it as text
+        basis = f"estimate: the efficiency measured on a CPU, at the fp32 peak of an {REFERENCE_GPU['name']}"
     return Cost(chapter, passes, flops, seconds / 3600, basis)
 
 
