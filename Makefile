@@ -81,7 +81,7 @@ html: pages  ## build the HTML from the executed chapters (never executes; any w
 notebooks: setup  ## after editing notebooks/*.md: regenerate the paired .ipynb Colab opens (outputs stripped; chapters run from the .md)
 	$(VENV)/bin/jupytext --sync notebooks/[0-9][0-9]_*.md
 
-test: setup data  ## the test suite: library, claims, data, pairing, every chapter in the smoke profile, the book build, its pages in Chromium
+test: setup data  ## the test suite: library, claims, data, pairing, every chapter in the smoke profile and in the paper dry run, the book build, its pages in Chromium
 	$(VENV)/bin/actionlint .github/workflows/*.yml
 	$(PY) -m pytest
 
