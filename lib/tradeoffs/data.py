@@ -32,6 +32,7 @@ import argparse
 import gzip
 import hashlib
 import io
+import os
 import pickle
 import subprocess
 import sys

@@ -165,7 +165,12 @@ WORK = {"01_gaussian_tradeoff": _ch01, "02_robust_features": _ch02, "03_joint_ob
 
 def gpu_measurement(path: Path | None = None) -> dict | None:
     """What ``scripts/gpu_check.sh`` measured (``book/gpu_check.json``), or None where it has not run."""
-    path = path or Path(__file__).resolve().parents[3] / "book" / GPU_CHECK_FILE
+    from tradeoffs import paths
+
+    root = paths.checkout_root()
+    path = path or (root / "book" / GPU_CHECK_FILE if root else None)
+    if path is None:  # an installed copy (Colab): no record of a GPU run
+        return None
     try:
         return json.loads(path.read_text())
     except (OSError, ValueError):
