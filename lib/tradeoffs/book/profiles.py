@@ -33,9 +33,13 @@ def check_chapter(chapter: str) -> None:
 
 
 def check_profile(profile: str) -> None:
-    """A clear ValueError naming the profiles unless ``profile`` is one of them."""
+    """A clear ValueError naming the profiles unless ``profile`` is one of them (in a dry run: unless it is
+    ``paper``)."""
     if profile not in PROFILES:
         raise ValueError(f"unknown profile {profile!r}; valid profiles: {', '.join(PROFILES)}")
+    if dryrun.active() and profile != "paper":
+        raise ValueError(f"a dry run ({dryrun.ENV}=1, make ... DRY_RUN=1) runs the paper profile's code paths; "
+                         f"got profile {profile!r}: use profile 'paper', or unset {dryrun.ENV}")
 
 
 def settings(chapter: str, profile: str):
@@ -44,9 +48,4 @@ def settings(chapter: str, profile: str):
     capped (the chapter's ``settings.DRY_RUN``); a dry run of another profile is an error."""
     check_profile(profile)
     module = importlib.import_module(f"{package(chapter)}.settings")
-    if not dryrun.active():
-        return module.SETTINGS[profile]
-    if profile != "paper":
-        raise ValueError(f"a dry run ({dryrun.ENV}=1, make ... DRY_RUN=1) runs the paper profile's code paths; "
-                         f"got profile {profile!r}: use profile 'paper', or unset {dryrun.ENV}")
-    return module.DRY_RUN
+    return module.DRY_RUN if dryrun.active() else module.SETTINGS[profile]
