@@ -139,8 +139,7 @@ def _ch04(s) -> dict[str, float]:
     sweep = MNIST_TRAIN * (s.sweep_natural_epochs + len(s.sweep_betas) * s.sweep_epochs * (s.sweep_steps + 2))
     sweep += (len(s.sweep_betas) + 1) * MNIST_TEST * s.sweep_eval_steps
     b = s.eps03
-    stages = max(len(b.eps_ramp), 1)
-    smallcnn = MNIST_TRAIN * (b.natural_epochs + stages * b.epochs * ((b.steps + 1) + (b.steps + 2)))
+    smallcnn = MNIST_TRAIN * (b.natural_epochs + b.epochs * ((b.steps + 1) + (b.steps + 2)))
     strong = s.strong_apgd_steps * (1 + s.strong_targets) + s.strong_apgd_steps * s.strong_restarts
     smallcnn += 3 * MNIST_TEST * s.robust_eval_steps + s.pgd_long_test * s.pgd_long_steps + 2 * s.strong_test * strong
     cifar_eval = CIFAR_TEST if s.cifar_test is None else s.cifar_test
