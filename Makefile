@@ -26,7 +26,7 @@ MNIST       := $(TRADEOFFS_DATA)/mnist.npz
 # the bench's peer, installed by `make bench` only (--no-deps), never a dependency of the package
 TORCHATTACKS := torchattacks==3.5.1
 
-.PHONY: help setup data book chapters run-chapters $(RUNS) chapter html pages notebooks test check-html bench clean
+.PHONY: help setup data book chapters run-chapters $(RUNS) chapter html pages notebooks lint test test-unit check-html bench clean
 
 help:  ## this list
 	@echo "tradeoffs: an executable book on the accuracy-robustness trade-off"
@@ -81,9 +81,15 @@ html: pages  ## build the HTML from the executed chapters (never executes; any w
 notebooks: setup  ## after editing notebooks/*.md: regenerate the paired .ipynb Colab opens (outputs stripped; chapters run from the .md)
 	$(VENV)/bin/jupytext --sync notebooks/[0-9][0-9]_*.md
 
-test: setup data  ## the test suite: library, claims, data, pairing, every chapter in the smoke profile and in the paper dry run, the book build, its pages in Chromium
+lint: setup  ## ruff on lib/ and tests/ (110 columns) and actionlint on the workflows
+	$(VENV)/bin/ruff check lib tests
 	$(VENV)/bin/actionlint .github/workflows/*.yml
+
+test: setup data lint  ## lint, then the test suite: library, claims, data, pairing, every chapter in the smoke profile and in the paper dry run, the book build, its pages in Chromium
 	$(PY) -m pytest
+
+test-unit: setup data  ## the fast loop: the tests that execute no chapter and build no book (pytest -m "not chapter")
+	$(PY) -m pytest -m "not chapter"
 
 check-html: setup  ## open every page of _build/html in headless Chromium (console errors, images); screenshots -> build/screenshots
 	TRADEOFFS_HTML=$(CURDIR)/_build/html $(PY) -m pytest tests/test_browser.py -q

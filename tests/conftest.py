@@ -22,7 +22,10 @@ def fresh_result_cache(tmp_path_factory):
     saved = os.environ.get("TRADEOFFS_RESULT_CACHE")
     os.environ["TRADEOFFS_RESULT_CACHE"] = str(tmp_path_factory.mktemp("results"))
     yield
-    os.environ.pop("TRADEOFFS_RESULT_CACHE") if saved is None else os.environ.update(TRADEOFFS_RESULT_CACHE=saved)
+    if saved is None:
+        os.environ.pop("TRADEOFFS_RESULT_CACHE")
+    else:
+        os.environ["TRADEOFFS_RESULT_CACHE"] = saved
 
 
 @pytest.fixture(scope="session")
@@ -35,7 +38,10 @@ def smoke_book(tmp_path_factory):
         runs = {name: runner.execute(name, "smoke", "cpu", 0, output_dir=out / "chapters", cell_timeout=600)
                 for name in CHAPTERS}
     finally:
-        os.environ.pop(claims.RESULTS_ENV) if saved is None else os.environ.update({claims.RESULTS_ENV: saved})
+        if saved is None:
+            os.environ.pop(claims.RESULTS_ENV)
+        else:
+            os.environ[claims.RESULTS_ENV] = saved
     return out, runs
 
 
@@ -45,12 +51,14 @@ def built_book(smoke_book, tmp_path_factory):
     (site directory, the finished ``jupyter-book build`` process). The HTML is in site/_build/html."""
     out, _ = smoke_book
     site = tmp_path_factory.mktemp("site")
-    shutil.copytree(ROOT / "book", site / "book", ignore=shutil.ignore_patterns("chapters", "_results", "_generated"))
+    shutil.copytree(ROOT / "book", site / "book",
+                    ignore=shutil.ignore_patterns("chapters", "_results", "_generated"))
     for config in ("_config.yml", "_toc.yml"):
         shutil.copy(ROOT / config, site / config)
     shutil.copytree(out / "chapters", site / "book" / "chapters")
     pages.write_pages(out / "_results", site / "book" / "_generated")
-    result = subprocess.run([str(Path(sys.executable).parent / "jupyter-book"), "build", str(site), "-n", "-W", "--keep-going"],
+    result = subprocess.run([str(Path(sys.executable).parent / "jupyter-book"), "build", str(site), "-n",
+                             "-W", "--keep-going"],
                             capture_output=True, text=True)
     return site, result
 

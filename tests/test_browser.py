@@ -6,10 +6,10 @@ or every pixel the same colour). Then what a reader does: every internal link an
 followed over HTTP and fails on a 404; the header's download button serves the notebook and its Colab and
 repository buttons point at the repository of ``_config.yml``; every formula is typeset by the book's own
 MathJax (no raw TeX left, no MathJax error); at 1400 px no code cell or table is wider than the column and no
-display equation is cut off; at 420 px (a phone) the page does not scroll sideways and every claims table keeps
-its status column on screen. Full-page PNG screenshots of every book page (1400 px) and of every chapter and
-the scorecard at 420 px are kept in ``build/screenshots/`` (``TRADEOFFS_SCREENSHOTS`` moves it; CI keeps it as
-an artifact).
+display equation is cut off; at 420 px (a phone) the page does not scroll sideways and every claims table
+keeps its status column on screen. Full-page PNG screenshots of every book page (1400 px) and of every chapter
+and the scorecard at 420 px are kept in ``build/screenshots/`` (``TRADEOFFS_SCREENSHOTS`` moves it; CI keeps
+it as an artifact).
 
 The pages come from the smoke book that test_chapters.py builds (``built_book``, tests/conftest.py),
 so nothing is executed twice; ``TRADEOFFS_HTML=_build/html`` checks an existing build instead
@@ -45,15 +45,15 @@ from urllib.request import urlopen
 
 import nbformat
 import pytest
-from tradeoffs.book import claims, pages, repository, runner
+from tradeoffs.book import claims, pages, repository
 
 ROOT = Path(__file__).resolve().parents[1]
 HTML_ENV, SHOTS_ENV, CHROMIUM_ENV = "TRADEOFFS_HTML", "TRADEOFFS_SCREENSHOTS", "CHROMIUM"
 CHROMIUM = os.environ.get(CHROMIUM_ENV) or next(
     (path for name in ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
      if (path := shutil.which(name))), None)
-NO_CHROMIUM = ("no Chromium found: install it (Debian/Ubuntu: `sudo apt-get install -y chromium`; .ci/run does) "
-               f"or point ${CHROMIUM_ENV} at a Chrome/Chromium binary")
+NO_CHROMIUM = ("no Chromium found: install it (Debian/Ubuntu: `sudo apt-get install -y chromium`; "
+               f".ci/run does) or point ${CHROMIUM_ENV} at a Chrome/Chromium binary")
 needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason=NO_CHROMIUM)
 IGNORED_PATHS = {"/favicon.ico"}  # the browser asks for it by itself; the book has none
 pytestmark = pytest.mark.chapter
@@ -64,13 +64,16 @@ pytestmark = pytest.mark.chapter
 
 @pytest.fixture(scope="module")
 def site(request):
-    """(HTML root, results dir, executed chapters dir): $TRADEOFFS_HTML's book, or the smoke book built once."""
+    """(HTML root, results dir, executed chapters dir): $TRADEOFFS_HTML's book, or the smoke book built
+    once."""
     given = os.environ.get(HTML_ENV)
     if given:
         html_root = Path(given).resolve()
-        assert (html_root / "index.html").exists(), f"${HTML_ENV}={given} has no index.html: run `make html` first"
+        assert (html_root
+                / "index.html").exists(), f"${HTML_ENV}={given} has no index.html: run `make html` first"
         return html_root, claims.results_dir(), ROOT / "book" / "chapters"
-    (out, _), (site_dir, result) = request.getfixturevalue("smoke_book"), request.getfixturevalue("built_book")
+    (out, _), (site_dir,
+               result) = request.getfixturevalue("smoke_book"), request.getfixturevalue("built_book")
     assert result.returncode == 0, ("the book does not build (see test_book_builds_without_warnings):\n"
                                     + result.stderr[-3000:])
     return site_dir / "_build" / "html", out / "_results", out / "chapters"
@@ -110,10 +113,11 @@ class Chromium:
         self.log = (profile / "chromium.log").open("wb")
         self.proc = subprocess.Popen(
             [binary, "--headless", "--remote-debugging-pipe", "--no-sandbox", "--disable-gpu",
-             "--disable-dev-shm-usage", "--no-first-run", "--no-default-browser-check", "--disable-extensions",
-             "--disable-background-networking", "--disable-component-update", "--disable-sync", "--mute-audio",
-             "--hide-scrollbars", "--force-color-profile=srgb", f"--user-data-dir={profile}",
-             "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1", "about:blank"],
+             "--disable-dev-shm-usage", "--no-first-run", "--no-default-browser-check",
+             "--disable-extensions", "--disable-background-networking", "--disable-component-update",
+             "--disable-sync", "--mute-audio", "--hide-scrollbars", "--force-color-profile=srgb",
+             f"--user-data-dir={profile}", "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
+             "about:blank"],
             preexec_fn=child_fds, close_fds=False, stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log)
         for fd in (to_chrome_r, from_chrome_w):
             os.close(fd)
@@ -254,8 +258,8 @@ class Tab:
             elif method == "Runtime.exceptionThrown":
                 details = params["exceptionDetails"]
                 description = details.get("exception", {}).get("description") or details.get("text")
-                found.append(f"uncaught exception at {details.get('url', '?')}:{details.get('lineNumber', 0) + 1}: "
-                             f"{description}")
+                found.append("uncaught exception at "
+                             f"{details.get('url', '?')}:{details.get('lineNumber', 0) + 1}: {description}")
             elif method == "Runtime.consoleAPICalled" and params["type"] in ("error", "assert"):
                 found.append("console.error: " + " ".join(str(a.get("value", a.get("description", "")))
                                                           for a in params["args"]))
@@ -277,8 +281,8 @@ class Tab:
 
         (``captureBeyondViewport`` alone leaves pages with wide tables scrolled sideways.)"""
         height = self.send("Page.getLayoutMetrics")["cssContentSize"]["height"]
-        self.send("Emulation.setDeviceMetricsOverride", width=self.width, height=int(height), deviceScaleFactor=1,
-                  mobile=False)
+        self.send("Emulation.setDeviceMetricsOverride", width=self.width, height=int(height),
+                  deviceScaleFactor=1, mobile=False)
         try:
             self.evaluate("new Promise(done => requestAnimationFrame(() => requestAnimationFrame(done)))")
             shot = self.send("Page.captureScreenshot", format="png", optimizeForSpeed=True)
@@ -376,7 +380,8 @@ def test_every_page_loads_cleanly_and_chapters_have_figures(site, server, tab):
     for page in html_pages(html_root):
         found = tab.open(server + page)
         if page.startswith("book/chapters/"):
-            figures = tab.evaluate("Array.from(document.images).filter(i => i.src.includes('/_images/')).length")
+            figures = tab.evaluate("Array.from(document.images).filter(i => "
+                                   "i.src.includes('/_images/')).length")
             if not figures:
                 found.append("a chapter without a single figure image")
         if page.startswith("book/"):
@@ -443,30 +448,38 @@ MATH = """(async () => {
   if (loaded) await MathJax.startup.promise;
   const article = document.querySelector(".bd-article") || document.body;
   const prose = article.cloneNode(true);
-  prose.querySelectorAll("pre, code, script, style, mjx-container, mjx-assistive-mml").forEach(e => e.remove());
+  const rawTex = /\\$\\$|\\\\\\(|\\\\\\)|\\\\\\[|\\\\\\]|\\\\begin\\{/g;
+  prose.querySelectorAll("pre, code, script, style, mjx-container, mjx-assistive-mml")
+    .forEach(e => e.remove());
   const scripts = Array.from(document.scripts, s => s.src).filter(src => /mathjax/i.test(src));
   return {loaded, version: loaded && MathJax.version, scripts,
           local: scripts.every(src => src.startsWith(location.origin)),
           formulas: article.querySelectorAll("mjx-container").length,
           errors: Array.from(article.querySelectorAll("mjx-merror"), e => e.textContent.slice(0, 80)),
-          raw: (prose.textContent.match(/\\$\\$|\\\\\\(|\\\\\\)|\\\\\\[|\\\\\\]|\\\\begin\\{/g) || []).length};
+          raw: (prose.textContent.match(rawTex) || []).length};
 })()"""
 
+VISIBLE_SEARCH_FIELDS = """Array.from(document.querySelectorAll(".search-button-field, form.bd-search"))
+  .filter(e => e.offsetParent !== null && e.getBoundingClientRect().width > 0).length"""
+
 OVERFLOW = """(() => {
-  const found = [], describe = e => e.tagName.toLowerCase() + (e.className ? "." + String(e.className).split(" ")[0] : "")
+  const found = [];
+  const describe = e => e.tagName.toLowerCase() + (e.className ? "." + String(e.className).split(" ")[0] : "")
     + ": " + e.textContent.trim().slice(0, 60).replace(/\\s+/g, " ");
   const article = document.querySelector(".bd-article");
   if (!article) return found;
   const right = article.getBoundingClientRect().right;
   article.querySelectorAll("pre, table, .pst-scrollable-table-container, div.cell_output").forEach(e => {
     if (e.offsetParent === null) return;
-    if (e.scrollWidth > e.clientWidth + 1) found.push(`scrolls sideways (${e.scrollWidth} > ${e.clientWidth} px): ${describe(e)}`);
+    if (e.scrollWidth > e.clientWidth + 1)
+      found.push(`scrolls sideways (${e.scrollWidth} > ${e.clientWidth} px): ${describe(e)}`);
     else if (e.getBoundingClientRect().right > right + 1) found.push(`wider than the column: ${describe(e)}`);
   });
   article.querySelectorAll('mjx-container[display="true"]').forEach(e => {
     const scrolls = ["auto", "scroll"].includes(getComputedStyle(e).overflowX);
     if (e.scrollWidth > e.clientWidth + 1 && !scrolls) found.push(`display equation cut off: ${describe(e)}`);
-    if (!scrolls && e.getBoundingClientRect().right > right + 1) found.push(`display equation cut off: ${describe(e)}`);
+    if (!scrolls && e.getBoundingClientRect().right > right + 1)
+      found.push(`display equation cut off: ${describe(e)}`);
   });
   return found;
 })()"""
@@ -484,8 +497,9 @@ PHONE = """(() => {
       if (tr.offsetParent === null) return;
       rows += 1;
       const cell = tr.children[column], box = cell && cell.getBoundingClientRect();
+      const where = box ? `${Math.round(box.left)}-${Math.round(box.right)}` : "no cell";
       if (!box || box.width < 1 || box.left < -0.5 || box.right > innerWidth + 0.5)
-        found.push(`status off screen (${box ? Math.round(box.left) + "-" + Math.round(box.right) : "no cell"} px): `
+        found.push(`status off screen (${where} px): `
                    + tr.textContent.trim().slice(0, 60).replace(/\\s+/g, " "));
     });
   });
@@ -531,7 +545,8 @@ def test_the_math_check_sees_raw_tex_and_errors(site, server, tab):
     broken = html_root / "_test_math.html"
     broken.write_text(f'<html><head>{config[0]}{mathjax}</head><body>'
                       '<div class="bd-article"><p class="math">\\(x^2\\) and \\(\\frac{1}\\)</p>'
-                      '<section class="tex2jax_ignore mathjax_ignore"><p>$$ x^2 $$</p></section></div></body></html>')
+                      '<section class="tex2jax_ignore mathjax_ignore"><p>$$ x^2 '
+                      '$$</p></section></div></body></html>')
     try:
         tab.open(server + broken.name)
         math = tab.evaluate(MATH)
@@ -549,8 +564,7 @@ def test_nothing_is_wider_than_the_column_at_1400px(site, server, tab):
         found = tab.open(server + page)
         tab.evaluate(MATH)
         found += tab.evaluate(OVERFLOW)
-        visible = tab.evaluate("""Array.from(document.querySelectorAll(".search-button-field, form.bd-search"))
-                                    .filter(e => e.offsetParent !== null && e.getBoundingClientRect().width > 0).length""")
+        visible = tab.evaluate(VISIBLE_SEARCH_FIELDS)
         if visible != 1:
             found.append(f"{visible} search fields on the page (one is enough)")
         if found:
@@ -627,14 +641,17 @@ def test_colab_links_point_at_the_committed_notebooks(site):
         assert links == {repo.colab_url(f"notebooks/{name}.ipynb")}, f"{name}: {links}"
         assert (ROOT / "notebooks" / f"{name}.ipynb").exists()
         badges = re.findall(r'<img alt="Open In Colab" src="([^"]+)"', page)
-        assert badges and all("://" not in src for src in badges), f"{name}: the badge image is not local: {badges}"
+        assert badges and all("://" not in src
+                              for src in badges), f"{name}: the badge image is not local: {badges}"
 
 
-LINK_ATTRIBUTES = {"a": "href", "link": "href", "script": "src", "img": "src", "source": "src", "iframe": "src"}
+LINK_ATTRIBUTES = {"a": "href", "link": "href", "script": "src", "img": "src", "source": "src",
+                   "iframe": "src"}
 
 
 class Links(HTMLParser):
-    """The addresses a page links to or loads (a, link, script, img, source, iframe) and the ids it defines."""
+    """The addresses a page links to or loads (a, link, script, img, source, iframe) and the ids it
+    defines."""
 
     def __init__(self):
         super().__init__()
@@ -718,7 +735,8 @@ def test_the_link_check_sees_a_broken_link_and_anchor(site, server):
 
 
 def header_links(page_html: str) -> list[str]:
-    header = re.search(r'<div class="article-header-buttons">(.*?)</div>\s*</div>\s*</div>', page_html, re.DOTALL)
+    header = re.search(r'<div class="article-header-buttons">(.*?)</div>\s*</div>\s*</div>', page_html,
+                       re.DOTALL)
     assert header, "the page has no header buttons"
     return [html.unescape(h) for h in re.findall(r'href="([^"]+)"', header[1])]
 
@@ -782,7 +800,8 @@ def test_scorecard_markdown_counts_links_and_lists_unexecuted_chapters():
     assert "| **all chapters** | cpu, smoke | 3 | 1 | 1 | 0 | 1 | 0 |" in md
     assert "| `03_c` | not executed |" in md and "## Not executed" in md
     assert "`a.x`" in md and "`a.y`" in md and "`b.x`" in md and 'id="claims-filter"' in md
-    assert "`99_z`" in pages.scorecard_markdown([{"chapter": "99_z", "profile": "cpu", "claims": []}], chapters)
+    assert "`99_z`" in pages.scorecard_markdown([{"chapter": "99_z", "profile": "cpu", "claims": []}],
+                                                chapters)
     assert pages.scorecard_markdown([], chapters).startswith("No chapter has been executed")
 
 

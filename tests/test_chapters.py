@@ -41,9 +41,9 @@ EXPECTED = {
     },
     "03_joint_objective": {
         "prefixes": ("joint.",),
-        # Corollary 2 holds only above an eps threshold; Corollary 4's stated eps is too small (the chapter says why).
-        # The smoke profile trains too little to compare (its trained-model claims are not-run), and Table 2
-        # (CIFAR-10) runs in the paper profile only.
+        # Corollary 2 holds only above an eps threshold; Corollary 4's stated eps is too small (the chapter
+        # says why). The smoke profile trains too little to compare (its trained-model claims are not-run),
+        # and Table 2 (CIFAR-10) runs in the paper profile only.
         "differs": {"joint.corollary2.holds_for_every_eps", "joint.corollary4.adversarial_risk_stated_eps"}
         | {i for i in claims.references()
            if i.startswith(("joint.squares.", "joint.table1.", "joint.table2.", "joint.figure"))},
@@ -57,8 +57,8 @@ EXPECTED = {
     },
     "05_frontier": {
         "prefixes": ("frontier.",),
-        # new work: the claims compare the papers' qualitative statements on one frontier; smoke trains a step or
-        # two on a hundred images, too little to compare, and records them not-run
+        # new work: the claims compare the papers' qualitative statements on one frontier; smoke trains a step
+        # or two on a hundred images, too little to compare, and records them not-run
         "differs": {i for i in claims.references() if i.startswith("frontier.")},
     },
 }
@@ -96,7 +96,8 @@ def test_book_builds_without_warnings(built_book):
     site, result = built_book  # conftest.py: built once from smoke_book, also opened by test_browser.py
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
     page = (site / "_build" / "html" / "book" / "chapters" / f"{CHAPTERS[0]}.html").read_text()
-    assert f"colab.research.google.com/github/tradeoffs-book/tradeoffs/blob/main/notebooks/{CHAPTERS[0]}.ipynb" in page
+    colab = "colab.research.google.com/github/tradeoffs-book/tradeoffs/blob/main/notebooks"
+    assert f"{colab}/{CHAPTERS[0]}.ipynb" in page
     assert "book/chapters/" not in page.split("colab.research.google.com", 1)[1].split('"', 1)[0]
     assert "reproduced" in (site / "_build" / "html" / "book" / "scorecard.html").read_text()
 

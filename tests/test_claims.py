@@ -31,7 +31,8 @@ def test_tolerances_are_narrower_than_the_effects_they_judge():
     natural = [refs[f"trades.table4.mnist.beta{b}.natural"].value for b in ("0_1", "1", "5")]
     assert refs["trades.table4.mnist.beta1.natural"].tol < max(natural) - min(natural)
     assert refs["joint.table1.lambda1.classification_risk"].tol < (
-        refs["joint.table1.lambda0.classification_risk"].value - refs["joint.table1.lambda1.classification_risk"].value)
+        refs["joint.table1.lambda0.classification_risk"].value
+        - refs["joint.table1.lambda1.classification_risk"].value)
     assert refs["trades.table3.lambda2.delta"].tol < refs["trades.table3.lambda2.delta"].value / 10
     assert refs["trades.table3.lambda2.r_phi"].tol < refs["trades.table3.lambda2.r_phi"].value
 
@@ -79,7 +80,8 @@ def test_direction_claims_need_the_interval_to_exclude_zero(results):
     assert claims.claim(key, 100 * stats.paired_difference(a, b)).status == "reproduced"
     assert claims.claim(key, 100 * stats.paired_difference(b, a)).status == "differs"
     # >= is judged as >: a zero difference is no effect
-    assert claims.claim("frontier.trades.natural_cost", 100 * stats.paired_difference(a, a)).status == "inconclusive"
+    assert claims.claim("frontier.trades.natural_cost",
+                        100 * stats.paired_difference(a, a)).status == "inconclusive"
 
 
 def torch_free_outcomes(n, p):
@@ -147,15 +149,16 @@ def test_claims_table_markdown(results):
     table = claims.claims_table(rows).splitlines()
     assert len(table) == 2 + 6  # no common prefix to factor out
     assert table[0].startswith("| claim | kind |") and "tolerance" in table[0] and "reason" in table[0]
-    assert "> 99%" in table[2] and "99.87%" in table[2] and "reproduced" in table[2] and "| printed |" in table[2]
+    assert all(s in table[2] for s in ("> 99%", "99.87%", "reproduced", "| printed |"))
     assert "-14.03%" in table[3] and "+9.2" in table[3] and "differs" in table[3] and "± 0.01%" in table[3]
     assert "not run" in table[4] and "| theorem |" in table[4]
     assert "| 0% |" in table[5] and "e-14" not in table[5] and "float rounding" in table[5]  # no float noise
-    assert "3.20 pp [-2.90, 9.27] (n = 500)" in table[6] and "inconclusive" in table[6] and "| direction |" in table[6]
+    assert all(s in table[6] for s in ("3.20 pp [-2.90, 9.27] (n = 500)", "inconclusive", "| direction |"))
     assert "0.0006 |" in table[7] and "0.0006 pp" not in table[7] and "pp" not in table[7].split("|")[5]
     assert all(line.count("|") == table[0].count("|") for line in table)  # no stray pipe in a reason
     assert claims.format_value(0.0038, "%") == "0.0038%" and claims.format_value(99.0, "%") == "99.00%"
-    assert claims.format_value(100.0, "% of d") == "100% of d" and claims.format_value(1.5, "pp", signed=True) == "+1.50 pp"
+    assert claims.format_value(100.0, "% of d") == "100% of d"
+    assert claims.format_value(1.5, "pp", signed=True) == "+1.50 pp"
 
 
 def test_scorecard_and_status_pages(results, tmp_path):
@@ -171,10 +174,12 @@ def test_scorecard_and_status_pages(results, tmp_path):
     (results / "01_a.run.json").write_text(json.dumps(run))
     scorecard, status = pages.write_pages(results, tmp_path / "generated")
     text = scorecard.read_text()
-    assert "| `01_a` | cpu | 2 | 1 | 0 | 0 | 1 | 0 |" in text and "| `02_b` | smoke | 2 | 0 | 1 | 1 | 0 | 0 |" in text
-    assert "| `printed` | 2 | 1 | 1 | 0 | 0 | 0 |" in text and "| `direction` | 1 | 0 | 0 | 1 | 0 | 0 |" in text
-    assert "2 claims (0 reproduced, 1 differs, 1 inconclusive, 0 not run, 0 dry run); 1 printed (0 reproduced), " \
-           "1 direction (0 reproduced)." in text
+    assert "| `01_a` | cpu | 2 | 1 | 0 | 0 | 1 | 0 |" in text
+    assert "| `02_b` | smoke | 2 | 0 | 1 | 1 | 0 | 0 |" in text
+    assert "| `printed` | 2 | 1 | 1 | 0 | 0 | 0 |" in text
+    assert "| `direction` | 1 | 0 | 0 | 1 | 0 | 0 |" in text
+    assert ("2 claims (0 reproduced, 1 differs, 1 inconclusive, 0 not run, 0 dry run); "
+            "1 printed (0 reproduced), 1 direction (0 reproduced).") in text
     assert "tsipras.eq4.averaging.standard_accuracy" in text and "gaussian.table1.sigma3_6" in text
     page = status.read_text()
     assert "| `01_a` | cpu | auto: cpu | 0 | ok | 1 min 05 s | 812 MB |" in page and "torch" in page

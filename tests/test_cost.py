@@ -1,4 +1,5 @@
-"""The paper profile's cost (tradeoffs.book.cost), the Environment page's account of it, and the GPU check's timing."""
+"""The paper profile's cost (tradeoffs.book.cost), the Environment page's account of it, and the GPU check's
+timing."""
 
 import json
 
@@ -9,7 +10,8 @@ from tradeoffs.book import cost, gpu_check, pages, profiles
 
 def test_pass_flops_counts_the_layers():
     assert cost.pass_flops("mlp") == 3 * 2 * (784 * 400 + 400 * 10)
-    assert 3e10 < cost.pass_flops("wrn34_10") < 5e10 and cost.pass_flops("resnet18") < cost.pass_flops("wrn34_10")
+    assert 3e10 < cost.pass_flops("wrn34_10") < 5e10
+    assert cost.pass_flops("resnet18") < cost.pass_flops("wrn34_10")
 
 
 def test_every_chapter_has_a_cost_estimated_without_a_gpu_run():
@@ -37,7 +39,8 @@ def test_environment_page_says_estimate_or_measured():
            "epoch": "timed"}
     measured = {"gpu": "Test GPU", "date": "2026-01-01", "torch": "2", "dry_run": False,
                 "seconds_per_pass": {arch: 1e-4 for arch in cost.ARCHITECTURES},
-                "runs": {"cifar10_wrn34_10_trades": run}, "chapters": {"05_frontier": {"status": "ok", "wall_seconds": 60}}}
+                "runs": {"cifar10_wrn34_10_trades": run},
+                "chapters": {"05_frontier": {"status": "ok", "wall_seconds": 60}}}
     text = pages.paper_cost_markdown(measured)
     assert "Measured by `scripts/gpu_check.sh` on Test GPU" in text and "10 min 00 s (timed)" in text
     assert "**estimates**" not in text and "measured on Test GPU" in text
@@ -46,8 +49,10 @@ def test_environment_page_says_estimate_or_measured():
 def test_gpu_check_times_a_training_step(monkeypatch, tmp_path):
     monkeypatch.setenv(dryrun.ENV, "1")  # a CPU check: capped loops
     run = gpu_check.time_run("mnist_mlp_joint", "cpu", batches=1)
-    assert run["architecture"] == "mlp" and run["seconds_per_pass"] > 0 and run["epoch"] == "extrapolated from 1 steps"
+    assert run["architecture"] == "mlp" and run["seconds_per_pass"] > 0
+    assert run["epoch"] == "extrapolated from 1 steps"
     monkeypatch.setattr(gpu_check, "RUNS", {"mnist_mlp_joint": gpu_check.RUNS["mnist_mlp_joint"]})
     assert gpu_check.main(["--out", str(tmp_path / "check.json"), "--device", "cpu", "--batches", "1"]) == 0
     record = json.loads((tmp_path / "check.json").read_text())
-    assert record["dry_run"] is True and record["gpu"].startswith("none") and "mlp" in record["seconds_per_pass"]
+    assert record["dry_run"] is True and record["gpu"].startswith("none")
+    assert "mlp" in record["seconds_per_pass"]

@@ -448,7 +448,8 @@ def test_cifar10_batches_are_unpickled_restricted(isolated_data_dir):
 
 def test_cifar10_wrong_layout_is_refused(isolated_data_dir):
     folder = write_tiny_cifar10(isolated_data_dir, per_batch=2, test=2)
-    (folder / "test_batch").write_bytes(pickle.dumps({"data": np.zeros((2, 3072), np.float32), "labels": [0, 1]},
+    (folder / "test_batch").write_bytes(pickle.dumps({"data": np.zeros((2, 3072), np.float32),
+                                                      "labels": [0, 1]},
                                                      protocol=4))
     data.write_cifar10_checksums(folder)
     with pytest.raises(data.DataError, match="not a uint8 array"):

@@ -19,7 +19,8 @@ def dry(monkeypatch):
 def test_active_only_when_set(monkeypatch):
     for value, expected in (("", False), ("0", False), ("false", False), ("1", True), ("yes", True)):
         monkeypatch.setenv(dryrun.ENV, value)
-        assert dryrun.active() is expected and dryrun.label("paper") == ("paper (dry run)" if expected else "paper")
+        assert dryrun.active() is expected and dryrun.label("paper") == ("paper (dry run)" if expected
+                                                                         else "paper")
     monkeypatch.delenv(dryrun.ENV)
     assert not dryrun.active() and dryrun.cap(100, 2) == 100
 
@@ -32,12 +33,12 @@ def test_fit_runs_a_capped_number_of_small_batches(dry):
         return train.standard()(model, x, y)
 
     model = models.MLP(4, (8,), classes=2)
-    train.fit(model, torch.rand(64, 4), torch.randint(0, 2, (64,)), objective, epochs=30, batch_size=32, lr=0.1,
-              milestones=(10,), show_progress=False)
+    train.fit(model, torch.rand(64, 4), torch.randint(0, 2, (64,)), objective, epochs=30, batch_size=32,
+              lr=0.1, milestones=(10,), show_progress=False)
     assert seen == [dryrun.BATCH_SIZE] * (dryrun.EPOCHS * dryrun.BATCHES)
     seen.clear()
-    train.fit(model, torch.rand(64, 4), torch.randint(0, 2, (64,)), objective, steps=500, batch_size=16, lr=0.1,
-              generator=torch.Generator().manual_seed(0), show_progress=False)
+    train.fit(model, torch.rand(64, 4), torch.randint(0, 2, (64,)), objective, steps=500, batch_size=16,
+              lr=0.1, generator=torch.Generator().manual_seed(0), show_progress=False)
     assert seen == [dryrun.BATCH_SIZE] * dryrun.BATCHES
 
 

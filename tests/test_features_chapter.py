@@ -66,8 +66,8 @@ def test_theorem1_needs_concavity_and_isotropic_is_best():
 @pytest.mark.parametrize("kappa", [1.0, 4.0, 100.0])
 def test_lemma8_worst_case_cosine(kappa):
     sigma = np.array([1.0, np.sqrt(kappa), kappa])
-    assert robust_mle.worst_case_cosine_numerically(sigma) == pytest.approx(robust_mle.worst_case_cosine(kappa),
-                                                                             abs=1e-7)
+    expected = robust_mle.worst_case_cosine(kappa)
+    assert robust_mle.worst_case_cosine_numerically(sigma) == pytest.approx(expected, abs=1e-7)
 
 
 # ----------------------------------------------------------------------- 001 Sec. 2.3: linear
@@ -96,7 +96,7 @@ def test_train_linear_standard_and_adversarial():
     assert row_std.train_accuracy > 90
     assert row_adv.train_adversarial_accuracy > row_std.train_adversarial_accuracy
     weak = features.robust_pixels(x, y, 0.1)
-    assert weak[0] and not weak[-1]                           # the first feature is the strongly correlated one
+    assert weak[0] and not weak[-1]  # the first feature is the strongly correlated one
     assert features.weight_share(adv.weight, ~weak) < features.weight_share(std.weight, ~weak)
 
 
@@ -204,7 +204,8 @@ def test_profiles_and_training_settings():
         assert settings.linear_epochs == 100                              # 001 App. A.2 in every profile
         for method in ("standard", "l2"):
             training = features.training_settings(settings.mnist, method)
-            assert isinstance(training.objective, train.Standard if method == "standard" else train.Adversarial)
+            assert isinstance(training.objective,
+                              train.Standard if method == "standard" else train.Adversarial)
     assert profiles.settings("02_robust_features", "paper").cifar10.robust_eps == 0.5   # 002 Table 4
     with pytest.raises(ValueError, match="standard"):
         features.training_settings(settings.mnist, "trades")

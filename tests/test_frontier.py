@@ -1,4 +1,5 @@
-"""The frontier of chapter 5: the Pareto front, the methods and their cost, shared and stored runs, a tiny sweep."""
+"""The frontier of chapter 5: the Pareto front, the methods and their cost, shared and stored runs, a tiny
+sweep."""
 
 import dataclasses
 import functools
@@ -26,7 +27,8 @@ SMOKE = profiles.settings("05_frontier", "smoke")
 
 def test_pareto_front_small_example():
     points = [(99, 10), (98, 50), (97, 40), (90, 60), (90, 60), (80, 55), (99, 5)]
-    # (97, 40) is dominated by (98, 50); (80, 55) by (90, 60); (99, 5) by (99, 10); the tie (90, 60) stays twice
+    # (97, 40) is dominated by (98, 50); (80, 55) by (90, 60); (99, 5) by (99, 10); the tie (90, 60) stays
+    # twice
     assert frontier.pareto_front(points) == [0, 1, 3, 4]
     assert frontier.dominates((2, 2), (1, 2)) and not frontier.dominates((2, 2), (2, 2))
     assert not frontier.dominates((3, 1), (1, 3)) and not frontier.dominates((1, 3), (3, 1))
@@ -42,7 +44,8 @@ def test_pareto_front_properties(points):
         assert not any(frontier.dominates(q, points[i]) for q in points)
     for i in set(range(len(points))) - set(front):  # every other point is dominated by a front point
         assert any(frontier.dominates(points[j], points[i]) for j in front)
-    best_clean = max(p[0] for p in points)  # the most accurate point with the best robustness among them is on it
+    # the most accurate point with the best robustness among them is on it
+    best_clean = max(p[0] for p in points)
     assert any(points[i][0] == best_clean for i in front)
 
 
@@ -51,8 +54,9 @@ def test_pareto_front_properties(points):
 
 def test_methods_cover_every_kind_in_order():
     runs = frontier.methods(CPU)
-    assert [m.kind for m in runs] == (["standard"] + ["noise"] * len(CPU.noise_sigmas) + ["madry"] * len(CPU.madry_eps)
-                                      + ["trades"] * len(CPU.trades_betas) + ["joint"] * len(CPU.joint_lambdas))
+    assert [m.kind for m in runs] == (["standard"] + ["noise"] * len(CPU.noise_sigmas)
+                                      + ["madry"] * len(CPU.madry_eps) + ["trades"] * len(CPU.trades_betas)
+                                      + ["joint"] * len(CPU.joint_lambdas))
     assert set(frontier.METHODS) == {m.kind for m in runs}
     assert 10 <= len(runs) <= 14  # the chapter's budget
     assert frontier.Method("trades", 6.0).label == "TRADES 1/lambda=6"
@@ -67,12 +71,14 @@ def test_methods_cover_every_kind_in_order():
 
 def test_attack_steps_and_gradient_passes():
     n, k = CPU.train_size * CPU.epochs, CPU.train_steps
-    cost = {m.label: (frontier.attack_steps(m, CPU), frontier.train_cost(m, CPU)) for m in frontier.methods(CPU)}
+    cost = {m.label: (frontier.attack_steps(m, CPU), frontier.train_cost(m, CPU))
+            for m in frontier.methods(CPU)}
     assert cost["standard"] == (0, n)
     assert cost["noise sigma=0.3"] == (0, n)
     assert cost["Madry eps=0.1"] == (k, n * (1 + k))
     assert cost["TRADES 1/lambda=1"] == (k, n * (1 + k))
-    assert cost["joint lambda=2"] == (k, n * (2 + k))  # lambda * adversarial - (lambda - 1) * clean: both passes
+    # lambda * adversarial - (lambda - 1) * clean: both passes
+    assert cost["joint lambda=2"] == (k, n * (2 + k))
     assert frontier.train_cost(frontier.Method("joint", 1.0), CPU) == n * (1 + k)  # lambda = 1 is Madry
     assert frontier.attack_steps(frontier.Method("joint", 0.0), CPU) == 0  # lambda = 0 is standard training
 
@@ -86,21 +92,23 @@ def test_training_attack_radius_step_and_lambda():
     assert frontier.joint_lambda(frontier.Method("madry", 0.1)) == 1.0
     assert frontier.joint_lambda(frontier.Method("joint", 2.0)) == 2.0
     objectives = {frontier.objective(m, CPU) for m in frontier.methods(CPU)}
-    assert len(objectives) == len(frontier.methods(CPU))  # every run its own objective, so its own store entry
+    assert len(objectives) == len(frontier.methods(CPU))  # every run its own objective and store entry
 
 
 def test_standard_and_madry_runs_share_chapter_3_models(monkeypatch, tmp_path):
-    """With chapter 3's budget, standard (lambda = 0) and Madry at eps 0.05 (lambda = 1) are exactly chapter 3's
-    calls (Fig. 3a: one hidden layer of 400, eps 0.05), so the store hands over its models."""
+    """With chapter 3's budget, standard (lambda = 0) and Madry at eps 0.05 (lambda = 1) are exactly chapter
+    3's calls (Fig. 3a: one hidden layer of 400, eps 0.05), so the store hands over its models."""
     monkeypatch.setenv("TRADEOFFS_DATA", str(tmp_path))
-    s3 = dataclasses.replace(profiles.settings("03_joint_objective", "cpu"), mnist_train=40, epochs=1, batch_size=20)
+    s3 = dataclasses.replace(profiles.settings("03_joint_objective", "cpu"), mnist_train=40, epochs=1,
+                             batch_size=20)
     seen = []
     real_fit = train.fit
-    monkeypatch.setattr(train, "fit", functools.wraps(real_fit)(lambda *a, **k: seen.append(1) or real_fit(*a, **k)))
+    monkeypatch.setattr(train, "fit",
+                        functools.wraps(real_fit)(lambda *a, **k: seen.append(1) or real_fit(*a, **k)))
     x, y = torch.rand(60, 1, 28, 28), torch.randint(0, 10, (60,))
     for lam in (0.0, 1.0):
-        joint_risk.train_joint(architecture="mlp", widths=(400,), x=x, y=y, lam=lam, eps=0.05, trial=0, settings=s3,
-                               device=torch.device("cpu"))
+        joint_risk.train_joint(architecture="mlp", widths=(400,), x=x, y=y, lam=lam, eps=0.05, trial=0,
+                               settings=s3, device=torch.device("cpu"))
     ours = dataclasses.replace(CPU, widths=(400,), train_size=s3.mnist_train, epochs=s3.epochs,
                                batch_size=s3.batch_size, lr=s3.lr, train_steps=s3.train_steps,
                                step_divisor=0.05 / s3.train_step_size, madry_eps=(0.05, 0.1))
@@ -125,8 +133,9 @@ def model_cache(tmp_path, monkeypatch):
 
 @pytest.mark.skipif(not (data_dir() / "mnist.npz").exists(), reason="MNIST not fetched; run `make data`")
 def test_tiny_sweep_end_to_end(model_cache):
-    tiny = dataclasses.replace(SMOKE, widths=(8,), train_size=32, batch_size=16, test_size=16, noise_sigmas=(0.3,),
-                               madry_eps=(0.1,), trades_betas=(1.0,), joint_lambdas=(2.0,))
+    tiny = dataclasses.replace(SMOKE, widths=(8,), train_size=32, batch_size=16, test_size=16,
+                               noise_sigmas=(0.3,), madry_eps=(0.1,), trades_betas=(1.0,),
+                               joint_lambdas=(2.0,))
     points = frontier.sweep(tiny, device=torch.device("cpu"), seed=0, show_progress=False)
     assert [p.method for p in points] == ["standard", "noise", "madry", "trades", "joint"]
     for p in points:
@@ -150,10 +159,12 @@ def test_tiny_sweep_end_to_end(model_cache):
     header, rows = frontier.cost_rows(points, front, tiny)
     assert len(rows) == len(points) and all(len(r) == len(header) for r in rows)
     assert sum(r[header.index("Pareto")] == "yes" for r in rows) == len(front)
-    assert all(bool(r[-1]) == (i not in front) for i, r in enumerate(rows))  # "dominated by" filled off the front
+    # "dominated by" is filled off the front only
+    assert all(bool(r[-1]) == (i not in front) for i, r in enumerate(rows))
 
 
-def test_cached_evaluation_is_read_back_checked_and_recomputed_when_the_library_changes(model_cache, monkeypatch):
+def test_cached_evaluation_is_read_back_checked_and_recomputed_when_the_library_changes(model_cache,
+                                                                                        monkeypatch):
     x, y = torch.randn(64, 5), torch.randint(0, 3, (64,))
     model = models.MLP(5, (8,), classes=3)
     calls = []
@@ -162,10 +173,10 @@ def test_cached_evaluation_is_read_back_checked_and_recomputed_when_the_library_
     again, hit2 = frontier.cached_evaluation(model, x, y, CPU)
     assert (first["strong"], hit, hit2, len(calls)) == (0.5, False, True, 1) and again == first
     (record,) = store.results_dir().glob("frontier.evaluation-*.pt")
-    record.write_bytes(record.read_bytes().replace(b"\n", b"\n\x00", 1))   # edited: not believed, evaluated again
+    record.write_bytes(record.read_bytes().replace(b"\n", b"\n\x00", 1))  # edited: evaluated again
     with pytest.warns(UserWarning, match="corrupt"):
         assert frontier.cached_evaluation(model, x, y, CPU)[1] is False and len(calls) == 2
-    record.write_bytes(record.read_bytes()[:40])                        # truncated: evaluated again, no traceback
+    record.write_bytes(record.read_bytes()[:40])  # truncated: evaluated again, no traceback
     with pytest.warns(UserWarning, match="corrupt"):
         assert frontier.cached_evaluation(model, x, y, CPU)[1] is False and len(calls) == 3
     monkeypatch.setattr(store, "library_digest", lambda: "an edited attack")

@@ -1,4 +1,5 @@
-"""Closed forms of tradeoffs.chapters.ch01_gaussian_tradeoff.gaussian against numerical integration, brute force and Monte Carlo."""
+"""Closed forms of tradeoffs.chapters.ch01_gaussian_tradeoff.gaussian against numerical integration, brute
+force and Monte Carlo."""
 
 import itertools
 import math
@@ -27,22 +28,26 @@ def quadrature_error(w, model, eps_p):
 @pytest.mark.parametrize("eps_p", [0.0, 0.5, 3.0])
 def test_errors_match_quadrature(model, eps_p):
     for w in np.linspace(0, model.distance, 7):
-        assert gaussian.robust_error(w, model, eps_p) == pytest.approx(quadrature_error(w, model, eps_p), abs=1e-9)
+        assert gaussian.robust_error(w, model, eps_p) == pytest.approx(quadrature_error(w, model, eps_p),
+                                                                       abs=1e-9)
 
 
 @pytest.mark.parametrize("model", SETTINGS)
 @pytest.mark.parametrize("eps_p", [0.0, 0.3, 1.0])
 def test_closed_form_optima_are_the_numerical_minimizers(model, eps_p):
     numeric = optimize.minimize_scalar(lambda w: gaussian.robust_error(w, model, eps_p),
-                                       bounds=(0, model.distance), method="bounded", options={"xatol": 1e-10}).x
+                                       bounds=(0, model.distance), method="bounded",
+                                       options={"xatol": 1e-10}).x
     assert gaussian.robust_optimum(model, eps_p) == pytest.approx(numeric, abs=1e-5)
 
 
 def test_paper_table1_reproduces():
     """Table 1 of paper 000, to the printed two decimals (in %)."""
-    printed = {(3, 6): [(0.09, 10.41), (0.25, 5.58), (0.21, 5.64)], (2, 18): [(5.34, 51.86), (8.86, 15.54), (8.04, 16.52)]}
+    printed = {(3, 6): [(0.09, 10.41), (0.25, 5.58), (0.21, 5.64)],
+               (2, 18): [(5.34, 51.86), (8.86, 15.54), (8.04, 16.52)]}
     for (s1, s2), rows in printed.items():
-        ours = gaussian.training_errors(gaussian.TwoGaussians(s1, s2, 28.0), eps_p=7.0, r_adv=7.0, delta_sigma=3.5)
+        ours = gaussian.training_errors(gaussian.TwoGaussians(s1, s2, 28.0), eps_p=7.0, r_adv=7.0,
+                                        delta_sigma=3.5)
         for (std, adv), (our_std, our_adv) in zip(rows, ours.values()):
             assert 100 * our_std == pytest.approx(std, abs=0.005)
             assert 100 * our_adv == pytest.approx(adv, abs=0.005)
@@ -101,13 +106,15 @@ def test_linf_distance_constant_is_the_largest_projection():
     for _ in range(5):
         v = rng.normal(size=6)
         corners = np.array(list(itertools.product([-0.3, 0.3], repeat=6)))
-        assert gaussian.linf_distance_constant(v, 0.3) == pytest.approx((corners @ v).max() / np.linalg.norm(v))
+        assert gaussian.linf_distance_constant(v,
+                                               0.3) == pytest.approx((corners @ v).max() / np.linalg.norm(v))
 
 
 def test_uniform_on_linf_sphere():
     points = gaussian.uniform_on_linf_sphere(20_000, 5, np.random.default_rng(0))
     assert np.allclose(np.abs(points).max(1), 1.0)
-    assert np.bincount(np.abs(points).argmax(1), minlength=5) / 20_000 == pytest.approx(np.full(5, 0.2), abs=0.02)
+    assert np.bincount(np.abs(points).argmax(1),
+                       minlength=5) / 20_000 == pytest.approx(np.full(5, 0.2), abs=0.02)
 
 
 def test_lemma7_and_theorems_2_3_hold():
@@ -133,7 +140,8 @@ def test_linear_errors_match_monte_carlo_with_a_real_attack():
     x, y = gaussian.sample_two_gaussians(100_000, model, e12, g)
     standard, robust = gaussian.linear_errors(weight, bias, model, e12, eps)
     assert 1 - evaluate.accuracy(clf, x, y) == pytest.approx(standard, abs=0.005)
-    assert 1 - evaluate.robust_accuracy(clf, x, y, eps=eps, attack=attacks.fgsm, clip=None) == pytest.approx(robust, abs=0.005)
+    assert 1 - evaluate.robust_accuracy(clf, x, y, eps=eps, attack=attacks.fgsm,
+                                        clip=None) == pytest.approx(robust, abs=0.005)
 
 
 @pytest.mark.parametrize("attack", ["linf", "proof"])
@@ -147,7 +155,8 @@ def test_tsipras_accuracy_matches_simulation(attack):
     else:
         x[:, 1:] -= eps * y[:, None]
     simulated = evaluate.accuracy(models.fixed_linear(weight, bias), x, y)
-    assert simulated == pytest.approx(gaussian.tsipras_linear_accuracy(weight, bias, model, eps, attack), abs=0.005)
+    assert simulated == pytest.approx(gaussian.tsipras_linear_accuracy(weight, bias, model, eps, attack),
+                                      abs=0.005)
 
 
 def test_tsipras_model_and_theorem2_1():
@@ -158,7 +167,8 @@ def test_tsipras_model_and_theorem2_1():
     assert (x[:, 1:] * y[:, None]).mean().item() == pytest.approx(model.eta, abs=0.002)
     averaging = np.r_[0.0, np.full(1000, 1e-3)]
     assert gaussian.tsipras_linear_accuracy(averaging, 0.0, model) == pytest.approx(norm.cdf(3))
-    assert gaussian.tsipras_linear_accuracy(averaging, 0.0, model, 2 * model.eta) == pytest.approx(norm.cdf(-3))
+    assert gaussian.tsipras_linear_accuracy(averaging, 0.0, model,
+                                            2 * model.eta) == pytest.approx(norm.cdf(-3))
     family = gaussian.check_theorem2_1(model, 2 * model.eta, angles=31)
     assert np.all(family["adversarial_accuracy"] <= 7 / 3 * family["delta"] + 1e-12)
     assert np.all(family["optimal_attack_accuracy"] <= family["adversarial_accuracy"] + 1e-12)

@@ -13,7 +13,8 @@ from tradeoffs.chapters.ch03_joint_objective import joint_risk, mixture, squares
 
 
 def brute_force_attackable(w, theta, x, eps):
-    """Definition 2 for one point by an LP solver: min g w^T delta s.t. g theta^T delta >= -m, |delta_i| <= eps."""
+    """Definition 2 for one point by an LP solver: min g w^T delta s.t. g theta^T delta >= -m, |delta_i| <=
+    eps."""
     g = 1.0 if x @ theta > 0 else -1.0
     m = g * (x @ theta)
     res = optimize.linprog(g * w, A_ub=[-g * theta], b_ub=[m], bounds=[(-eps, eps)] * len(w), method="highs")
@@ -55,7 +56,8 @@ def test_theorem1_closed_forms_match_monte_carlo():
         eps = 0.15
         mc = mixture.monte_carlo_risks(w, mixture.Mixture(theta, sigma), eps, n, rng)
         assert mc["classification"] == pytest.approx(mixture.classification_risk(w, theta, sigma), abs=tol)
-        assert mc["usual_adversarial"] == pytest.approx(mixture.usual_adversarial_risk(w, theta, eps, sigma), abs=tol)
+        assert mc["usual_adversarial"] == pytest.approx(mixture.usual_adversarial_risk(w, theta, eps, sigma),
+                                                        abs=tol)
         assert mc["adversarial"] <= mixture.adversarial_risk_bound(w, theta, eps, sigma) + tol
         assert mc["adversarial"] <= mc["usual_adversarial"]  # Definition 2 counts a subset of G_adv's points
 
@@ -148,7 +150,8 @@ def test_risks_follow_definition_2():
 
 
 def test_summarize_and_labels():
-    res = {(0.0, 0): joint_risk.Risks(0.1, 0.5), (0.0, 1): joint_risk.Risks(0.2, 0.3), (1.0, 0): joint_risk.Risks(0.1, 0.1)}
+    res = {(0.0, 0): joint_risk.Risks(0.1, 0.5), (0.0, 1): joint_risk.Risks(0.2, 0.3),
+           (1.0, 0): joint_risk.Risks(0.1, 0.1)}
     table = joint_risk.summarize(res)
     assert table[0.0]["classification"][0] == pytest.approx(0.15)
     assert table[0.0]["joint"][0] == pytest.approx(0.55)
@@ -182,10 +185,14 @@ def test_explanations_of_a_linear_model():
 
 def test_integrated_gradients_completeness_on_a_relu_net():
     torch.manual_seed(2)
-    net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(36, 20), torch.nn.ReLU(), torch.nn.Linear(20, 3))
+    net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(36, 20), torch.nn.ReLU(),
+                              torch.nn.Linear(20, 3))
     x, target = torch.rand(2, 1, 6, 6), torch.tensor([1, 2])
     ig = explain.integrated_gradients(net, x, target, steps=400)
-    out = net(x).gather(1, target[:, None]).squeeze(1) - net(torch.zeros_like(x)).gather(1, target[:, None]).squeeze(1)
+    def target_logit(inputs):
+        return net(inputs).gather(1, target[:, None]).squeeze(1)
+
+    out = target_logit(x) - target_logit(torch.zeros_like(x))
     assert torch.allclose(ig.flatten(1).sum(1), out, atol=0.02)
 
 

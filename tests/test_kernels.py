@@ -19,7 +19,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def mlp(d_in: int = 12, classes: int = 3, dropout: float = 0.0, seed: int = 0) -> nn.Module:
     torch.manual_seed(seed)
-    return nn.Sequential(nn.Flatten(), nn.Linear(d_in, 32), nn.ReLU(), nn.Dropout(dropout), nn.Linear(32, classes))
+    return nn.Sequential(nn.Flatten(), nn.Linear(d_in, 32), nn.ReLU(), nn.Dropout(dropout),
+                         nn.Linear(32, classes))
 
 
 def data(n: int = 64, d: int = 12, classes: int = 3, seed: int = 0):
@@ -67,13 +68,15 @@ def trained():
     return model, x, y
 
 
-@pytest.mark.parametrize("norm,eps_grid", [("linf", (0.0, 0.02, 0.05, 0.1, 0.2)), ("l2", (0.0, 0.1, 0.3, 0.6))])
+@pytest.mark.parametrize("norm,eps_grid",
+                         [("linf", (0.0, 0.02, 0.05, 0.1, 0.2)), ("l2", (0.0, 0.1, 0.3, 0.6))])
 def test_robust_accuracy_never_increases_with_eps(trained, norm, eps_grid):
     model, x, y = trained
     accuracies = []
     for eps in eps_grid:
         torch.manual_seed(0)  # the same random start direction for every eps, scaled
-        accuracies.append(robust_accuracy(model, x, y, eps=eps, norm=norm, steps=10, step_size=eps / 4 + 1e-9))
+        accuracies.append(robust_accuracy(model, x, y, eps=eps, norm=norm, steps=10,
+                                          step_size=eps / 4 + 1e-9))
     assert accuracies == sorted(accuracies, reverse=True), accuracies
     assert accuracies[0] > accuracies[-1]
 
@@ -107,7 +110,8 @@ def test_early_stop_gives_the_same_robust_accuracy(trained):
 
 
 def test_dropout_model_gets_a_deterministic_attack():
-    """Attacks run in eval mode: with dropout, two runs from the same start agree, and train mode is restored."""
+    """Attacks run in eval mode: with dropout, two runs from the same start agree, and train mode is
+    restored."""
     model = mlp(dropout=0.5).train()
     x, y = data(16)
     runs = [attacks.pgd(model, x, y, eps=0.1, steps=5, random_start=False) for _ in range(2)]
@@ -210,8 +214,10 @@ def _margin(model):
 
 
 def test_eps_ramp_scales_eps_and_step_size_linearly_then_holds():
-    for objective, step_of in ((train.adversarial(eps=0.3, steps=7, step_size=0.1), lambda o: dict(o.options)["step_size"]),
-                               (train.trades(beta=6.0, eps=0.3, step_size=0.1, steps=7), lambda o: o.step_size)):
+    for objective, step_of in ((train.adversarial(eps=0.3, steps=7, step_size=0.1),
+                                lambda o: dict(o.options)["step_size"]),
+                               (train.trades(beta=6.0, eps=0.3, step_size=0.1, steps=7),
+                                lambda o: o.step_size)):
         ramp = train.eps_ramp(objective, warmup=0.5)
         for progress, scale in ((0.1, 0.2), (0.25, 0.5), (0.5, 1.0), (0.9, 1.0)):
             at = ramp.at(progress)
@@ -299,7 +305,8 @@ def test_interrupted_and_resumed_training_equals_uninterrupted(tmp_path, optimiz
 
     checkpoint = tmp_path / "run.ckpt"
     with pytest.raises(Interrupted):
-        train_run(checkpoint, train.adversarial(eps=0.05, steps=2, attack=dies_in_epoch_3), optimizer=optimizer)
+        train_run(checkpoint, train.adversarial(eps=0.05, steps=2, attack=dies_in_epoch_3),
+                  optimizer=optimizer)
     assert torch.load(checkpoint, weights_only=True)["epoch"] == 2
     # a fresh process would rebuild the model and the random state from scratch, then resume
     resumed = train_run(checkpoint, optimizer=optimizer)
@@ -314,7 +321,8 @@ def test_checkpoint_of_another_run_is_an_error_and_a_corrupt_one_is_set_aside(tm
     checkpoint.write_bytes(b"not a checkpoint")
     with pytest.warns(UserWarning, match="unreadable"):
         train_run(checkpoint, epochs=3)
-    assert (tmp_path / "run.ckpt.corrupt").exists() and torch.load(checkpoint, weights_only=True)["epoch"] == 3
+    assert (tmp_path / "run.ckpt.corrupt").exists() and torch.load(checkpoint,
+                                                                   weights_only=True)["epoch"] == 3
 
 
 def test_no_cuda_calls_in_the_library():

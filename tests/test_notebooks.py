@@ -41,7 +41,8 @@ def test_chapter_opens_with_badge_install_and_parameters(source):
     nb = jupytext.read(source)
     assert nb.cells[0].cell_type == "markdown"
     assert repository.read().badge(source.stem) in nb.cells[0].source, (
-        "the first cell needs the Open in Colab badge of this notebook: run `python -m tradeoffs.book.repository`")
+        "the first cell needs the Open in Colab badge of this notebook: run `python -m "
+        "tradeoffs.book.repository`")
     code = [c for c in nb.cells if c.cell_type == "code"]
     install, parameters, start = code[0], code[1], code[2]
     assert "import tradeoffs" in install.source and repository.read().install() in install.source

@@ -1,10 +1,8 @@
-"""The paper profile's dry run (``tradeoffs.dryrun``): every chapter executes every cell with the paper's settings,
-architectures, attacks and evaluation protocol, CIFAR-10 included (a tiny CIFAR-10 in torchvision's format), each loop
-capped; every claim is recorded with status dry-run and never counts as reproduced."""
+"""The paper profile's dry run (``tradeoffs.dryrun``): every chapter executes every cell with the paper's
+settings, architectures, attacks and evaluation protocol, CIFAR-10 included (a tiny CIFAR-10 in torchvision's
+format), each loop capped; every claim is recorded with status dry-run and never counts as reproduced."""
 
-import json
 import os
-from pathlib import Path
 
 import pytest
 from tiny_cifar import write_tiny_cifar10
@@ -23,7 +21,8 @@ CIFAR_CLAIMS = {
 
 @pytest.fixture(scope="module")
 def dry_run_env(tmp_path_factory):
-    """A data directory with the real MNIST (linked) and a tiny CIFAR-10, a results directory, TRADEOFFS_DRY_RUN=1."""
+    """A data directory with the real MNIST (linked) and a tiny CIFAR-10, a results directory,
+    TRADEOFFS_DRY_RUN=1."""
     root = tmp_path_factory.mktemp("dry_run")
     data_root = root / "data"
     data_root.mkdir()
@@ -31,7 +30,8 @@ def dry_run_env(tmp_path_factory):
         (data_root / name).symlink_to(data.mnist_path().with_name(name))
     write_tiny_cifar10(data_root)
     saved = {k: os.environ.get(k) for k in (data.DATA_ENV, claims.RESULTS_ENV, dryrun.ENV)}
-    os.environ.update({data.DATA_ENV: str(data_root), claims.RESULTS_ENV: str(root / "results"), dryrun.ENV: "1"})
+    os.environ.update({data.DATA_ENV: str(data_root), claims.RESULTS_ENV: str(root / "results"),
+                       dryrun.ENV: "1"})
     yield root
     for key, value in saved.items():
         os.environ.pop(key, None) if value is None else os.environ.update({key: value})
@@ -46,7 +46,8 @@ def test_paper_profile_dry_run(dry_run_env, name):
     assert record["profile"] == "paper" and record["dry_run"] is True
     recorded = {c["id"]: c for c in record["claims"]}
     prefix = {c["id"].split(".")[0] for c in record["claims"]}
-    assert set(recorded) == {i for i in claims.references() if i.split(".")[0] in prefix}, "a claim was left out"
+    assert set(recorded) == {i for i in claims.references()
+                             if i.split(".")[0] in prefix}, "a claim was left out"
     assert {c["status"] for c in recorded.values() if c["ours"] is not None} == {"dry-run"}
     assert not any(c["status"] == "reproduced" for c in recorded.values())
     ran = [i for i, c in recorded.items() if i.startswith(CIFAR_CLAIMS.get(name, ("-",)))]

@@ -9,7 +9,8 @@ from tradeoffs.book import repository
 def test_every_chapter_copy_agrees_with_the_config():
     repo = repository.read()
     assert repo.url == "https://github.com/" + repo.slug
-    assert repository.problems(repo) == [], "run `python -m tradeoffs.book.repository` after changing _config.yml"
+    fix = "run `python -m tradeoffs.book.repository` after changing _config.yml"
+    assert repository.problems(repo) == [], fix
 
 
 def test_a_fork_rewrites_badges_and_install_lines(tmp_path):

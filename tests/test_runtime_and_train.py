@@ -80,20 +80,24 @@ def test_adversarial_training_trades_accuracy_for_robustness():
     x, y = model.sample(4000, torch.Generator().manual_seed(0))
     trained = {}
     for name, objective in (("standard", train.standard(logistic)),
-                            ("adversarial", train.adversarial(eps=eps, attack=attacks.fgsm, loss=logistic, clip=None))):
+                            ("adversarial",
+                             train.adversarial(eps=eps, attack=attacks.fgsm, loss=logistic, clip=None))):
         torch.manual_seed(0)
         trained[name] = train.fit(models.LinearClassifier(1001, unit_norm=False), x, y, objective, steps=400,
-                                  batch_size=128, lr=0.1, cosine=True, generator=torch.Generator().manual_seed(0))
+                                  batch_size=128, lr=0.1, cosine=True,
+                                  generator=torch.Generator().manual_seed(0))
     clean = {k: evaluate.accuracy(m, x, y) for k, m in trained.items()}
-    robust = {k: evaluate.robust_accuracy(m, x, y, eps=eps, attack="pgd", clip=None, steps=10) for k, m in trained.items()}
+    robust = {k: evaluate.robust_accuracy(m, x, y, eps=eps, attack="pgd", clip=None,
+                                          steps=10) for k, m in trained.items()}
     assert clean["standard"] > 0.97 and robust["standard"] < 0.2
     assert robust["adversarial"] > 0.6 and clean["adversarial"] < 0.8
 
 
 def test_projection_keeps_the_constraint():
     x, y = separable_data()
-    model = train.fit(models.LinearClassifier(10, unit_norm=False), x, y, train.standard(train.hinge_loss), steps=50,
-                      batch_size=64, lr=5.0, cosine=True, generator=torch.Generator().manual_seed(0),
+    model = train.fit(models.LinearClassifier(10, unit_norm=False), x, y, train.standard(train.hinge_loss),
+                      steps=50, batch_size=64, lr=5.0, cosine=True,
+                      generator=torch.Generator().manual_seed(0),
                       project=lambda m: m.weight.div_(m.weight.norm().clamp(min=1.0)))
     assert model.weight.norm().item() <= 1 + 1e-6
 
@@ -121,8 +125,8 @@ def test_sgd_hyperplanes_converge_to_the_analytic_ones():
     """With n large in a small d, each method lands near its own closed-form hyperplane."""
     model, d, eps, delta_sigma = gaussian.TwoGaussians(2, 18, 28.0), 16, 3.5, 3.5
     eps_p = eps * math.sqrt(d / 4)  # 7, as in the paper's Table 1
-    results = finite_sample.train_hyperplanes(model, d=d, eps=eps, delta_sigma=delta_sigma, sample_sizes=(50_000,),
-                                              seeds=1, steps=600, show_progress=False)
+    results = finite_sample.train_hyperplanes(model, d=d, eps=eps, delta_sigma=delta_sigma,
+                                              sample_sizes=(50_000,), seeds=1, steps=600, show_progress=False)
     targets = finite_sample.analytic_positions(model, eps_p, delta_sigma)
     assert {r.method for r in results} == set(finite_sample.METHODS)
     for r in results:

@@ -67,7 +67,8 @@ def test_estimate_arithmetic_and_mean():
     assert err.value == pytest.approx(3.2) and err.lo == pytest.approx(100 * (1 - acc.hi))
     assert err.hi == pytest.approx(100 * (1 - acc.lo)) and err.n == 1000
     m = stats.mean([1.0, 2.0, 3.0, 4.0])
-    assert m.value == 2.5 and m.hi - m.value == pytest.approx(1.96 * np.std([1, 2, 3, 4], ddof=1) / 2, rel=1e-3)
+    assert m.value == 2.5 and m.hi - m.value == pytest.approx(1.96 * np.std([1, 2, 3, 4], ddof=1) / 2,
+                                                              rel=1e-3)
     assert stats.mean([0.0, 0.0, 0.0, 0.4], lower=0.0).lo == 0.0  # a risk cannot be negative
     assert (m - 2.5).excludes(2.0) and not (m - 2.5).excludes(0.0)
     with pytest.raises(ValueError):

@@ -44,7 +44,8 @@ FIT = {"epochs": 2, "batch_size": 16, "lr": 0.1, "show_progress": False}
 def fit(**changes):
     """One small cached training run; ``changes`` edits one of its arguments."""
     arguments = {"build": build, "data": tiny_data(), "objective": train.standard(), **FIT, **changes}
-    return store.fitted(arguments.pop("build"), arguments.pop("data"), arguments.pop("objective"), **arguments)
+    return store.fitted(arguments.pop("build"), arguments.pop("data"), arguments.pop("objective"),
+                        **arguments)
 
 
 def same_weights(a: nn.Module, b: nn.Module) -> bool:
@@ -95,8 +96,8 @@ def test_an_objective_argument_and_a_warm_start_enter_the_key(data_dir):
 def test_objectives_are_frozen_hashable_and_printable():
     madry = train.adversarial(eps=0.3, steps=40, step_size=0.01)
     assert madry == train.adversarial(eps=0.3, step_size=0.01, steps=40) and len({madry, madry}) == 1
-    assert repr(madry) == ("Adversarial(eps=0.3, attack=attacks.pgd, loss=None, options=(('step_size', 0.01), "
-                           "('steps', 40)))")
+    assert repr(madry) == ("Adversarial(eps=0.3, attack=attacks.pgd, loss=None, "
+                           "options=(('step_size', 0.01), ('steps', 40)))")
     assert "Trades(beta=6.0" in repr(train.trades(beta=6.0, eps=0.3, step_size=0.01, steps=40))
     with pytest.raises(dataclasses.FrozenInstanceError):
         madry.eps = 0.1
@@ -160,13 +161,15 @@ def test_a_checkpoint_of_another_run_is_a_clear_error(tmp_path):
                         ({"model": models.MLP(5, (9,), classes=3)}, "model")):
         arguments = {"model": build(), "x": x, "y": y, "objective": train.standard(), **other}
         with pytest.raises(ValueError, match=f"different training run.*{what}"):
-            train.fit(arguments["model"], arguments["x"], y, arguments["objective"], checkpoint=checkpoint, **FIT)
+            train.fit(arguments["model"], arguments["x"], y, arguments["objective"], checkpoint=checkpoint,
+                      **FIT)
 
 
 def test_entries_carry_their_checksum_and_leave_no_temporary_files(tmp_path):
     entry = tmp_path / "e.pt"
     digest = store.write_entry(entry, b"payload")
-    assert entry.read_bytes().startswith(store.HEADER + digest.encode()) and store.read_entry(entry) == b"payload"
+    assert entry.read_bytes().startswith(store.HEADER
+                                         + digest.encode()) and store.read_entry(entry) == b"payload"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["e.pt"]
     assert store.read_entry(tmp_path / "missing.pt") is None
     entry.write_bytes(entry.read_bytes() + b"x")

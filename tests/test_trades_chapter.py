@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 from torch import nn
-from tradeoffs import data, models
+from tradeoffs import data
 from tradeoffs.chapters.ch04_trades import trades_mnist as tm
 from tradeoffs.chapters.ch04_trades import trades_toy as toy
 
@@ -164,8 +164,8 @@ def test_hinge_trades_objective_for_a_linear_model():
 
 
 def test_mean_cross_entropy_is_at_least_error_times_ln2():
-    """The argument behind Table 6's bracketed losses: a misclassified example has CE >= ln 2, and the bound is
-    tight (a two-way near-tie). Checked on confident logits, where most errors are far from uniform."""
+    """The argument behind Table 6's bracketed losses: a misclassified example has CE >= ln 2, and the bound
+    is tight (a two-way near-tie). Checked on confident logits, where most errors are far from uniform."""
 
     class Fixed(nn.Module):
         def __init__(self, logits):
@@ -183,7 +183,8 @@ def test_mean_cross_entropy_is_at_least_error_times_ln2():
     assert accuracy < 0.2 and loss >= (1 - accuracy) * math.log(2)
     near_tie = torch.full((1, 10), -1e4)
     near_tie[0, :2] = torch.tensor([0.0, 1e-3])        # class 1 wins by 1e-3 over the label 0
-    accuracy, loss = tm.accuracy_and_loss(Fixed(near_tie), torch.zeros(1, 1), torch.zeros(1, dtype=torch.long))
+    accuracy, loss = tm.accuracy_and_loss(Fixed(near_tie), torch.zeros(1, 1),
+                                          torch.zeros(1, dtype=torch.long))
     assert accuracy == 0 and loss == pytest.approx(math.log(2), abs=1e-3)
 
 

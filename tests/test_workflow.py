@@ -1,4 +1,5 @@
-"""The publishing workflow (.github/workflows/book.yml): valid for GitHub Actions, and it does what the README says."""
+"""The publishing workflow (.github/workflows/book.yml): valid for GitHub Actions, and it does what the README
+says."""
 
 import shutil
 import subprocess
@@ -14,7 +15,8 @@ ACTIONLINT = shutil.which("actionlint", path=str(ROOT / ".venv" / "bin")) or shu
 
 @pytest.mark.skipif(ACTIONLINT is None, reason="actionlint is missing: pip install -r requirements.txt")
 def test_actionlint_accepts_the_workflow():
-    result = subprocess.run([ACTIONLINT, str(WORKFLOW)], capture_output=True, text=True, cwd=ROOT, check=False)
+    result = subprocess.run([ACTIONLINT, str(WORKFLOW)], capture_output=True, text=True, cwd=ROOT,
+                            check=False)
     assert result.returncode == 0, result.stdout + result.stderr
 
 

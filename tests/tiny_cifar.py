@@ -1,8 +1,8 @@
-"""A tiny CIFAR-10 in torchvision's on-disk format, for tests: ``cifar-10-batches-py/`` with ``data_batch_1..5``,
-``test_batch`` and ``batches.meta``, each a pickled dict as the authors' archive holds them (``data``: uint8
-[N, 3072], rows of 1024 red, green, blue values; ``labels``: a list of ints; ``batch_label``, ``filenames``),
-and the SHA-256 record that ``tradeoffs.data.fetch_cifar10`` writes for the real archive. ``load_cifar10`` reads it
-exactly as it reads the real one."""
+"""A tiny CIFAR-10 in torchvision's on-disk format, for tests: ``cifar-10-batches-py/`` with
+``data_batch_1..5``, ``test_batch`` and ``batches.meta``, each a pickled dict as the authors' archive holds
+them (``data``: uint8 [N, 3072], rows of 1024 red, green, blue values; ``labels``: a list of ints;
+``batch_label``, ``filenames``), and the SHA-256 record that ``tradeoffs.data.fetch_cifar10`` writes for the
+real archive. ``load_cifar10`` reads it exactly as it reads the real one."""
 
 import pickle
 from pathlib import Path
@@ -14,8 +14,9 @@ LABEL_NAMES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "
 
 
 def write_tiny_cifar10(data_root: Path, per_batch: int = 10, test: int = 10, seed: int = 0) -> Path:
-    """Write a tiny CIFAR-10 under ``<data_root>/torchvision/cifar-10-batches-py``; return that folder. The images
-    are random, each class with its own mean colour (so a model can learn something); labels cycle over 0..9."""
+    """Write a tiny CIFAR-10 under ``<data_root>/torchvision/cifar-10-batches-py``; return that folder. The
+    images are random, each class with its own mean colour (so a model can learn something); labels cycle over
+    0..9."""
     folder = Path(data_root) / "torchvision" / data.CIFAR10_FOLDER
     folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)

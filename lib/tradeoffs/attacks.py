@@ -638,7 +638,7 @@ def _channels_last_works(model: nn.Module, x: Tensor, weights: dict[str, Tensor]
             with eval_mode(model), torch.no_grad(), torch.random.fork_rng(devices=[]):
                 functional_call(model, weights, (x[:1].detach(),))
             works = True
-        except RuntimeError:  # e.g. a .view of a channels-last activation: the model needs the standard layout
+        except RuntimeError:  # e.g. a .view of a channels-last activation: it needs the standard layout
             works = False
         _CHANNELS_LAST_WORKS[model] = works
     return works

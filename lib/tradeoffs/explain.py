@@ -38,7 +38,8 @@ def gradient(model: nn.Module, x: torch.Tensor, target: torch.Tensor) -> torch.T
 
 def integrated_gradients(model: nn.Module, x: torch.Tensor, target: torch.Tensor, *, steps: int = 50,
                          baseline: torch.Tensor | None = None) -> torch.Tensor:
-    """Integrated gradients with ``steps`` Riemann points on the straight path from ``baseline`` (default 0) to x."""
+    """Integrated gradients with ``steps`` Riemann points on the straight path from ``baseline`` (default 0)
+    to x."""
     baseline = torch.zeros_like(x) if baseline is None else baseline
     total = torch.zeros_like(x)
     with attacks.eval_mode(model):
@@ -47,9 +48,10 @@ def integrated_gradients(model: nn.Module, x: torch.Tensor, target: torch.Tensor
     return (x - baseline) * total / steps
 
 
-def smoothgrad(model: nn.Module, x: torch.Tensor, target: torch.Tensor, *, sigma: float = 0.5, samples: int = 50,
-               generator: torch.Generator | None = None) -> torch.Tensor:
-    """SmoothGrad: the gradient averaged over ``samples`` Gaussian perturbations of standard deviation sigma."""
+def smoothgrad(model: nn.Module, x: torch.Tensor, target: torch.Tensor, *, sigma: float = 0.5,
+               samples: int = 50, generator: torch.Generator | None = None) -> torch.Tensor:
+    """SmoothGrad: the gradient averaged over ``samples`` Gaussian perturbations of standard deviation
+    sigma."""
     total = torch.zeros_like(x)
     with attacks.eval_mode(model):
         for _ in range(samples):

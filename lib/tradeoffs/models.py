@@ -17,8 +17,9 @@ class LinearClassifier(nn.Module):
     """f(x) = u . x + b, by default with u = w / ||w||_2: a hyperplane at signed distance -b from 0.
 
     Fixing ||u|| = 1 makes the margin a distance, so a loss's temperature has a meaning and the
-    hyperplane found is comparable with the closed forms of ``tradeoffs.chapters.ch01_gaussian_tradeoff.gaussian``.
-    ``unit_norm=False`` gives the plain f(x) = w . x + b.
+    hyperplane found is comparable with the closed forms of
+    ``tradeoffs.chapters.ch01_gaussian_tradeoff.gaussian``. ``unit_norm=False`` gives the plain f(x) = w . x +
+    b.
     """
 
     def __init__(self, d: int, bias: bool = True, unit_norm: bool = True):
@@ -152,8 +153,9 @@ class SmallCNN(_ImageClassifier):
     def __init__(self, classes: int = 10, dropout: float = 0.5):
         super().__init__(classes)
         self.features = nn.Sequential(  # ReLU after the pooling: see the docstring
-            nn.Conv2d(1, 32, 3), nn.ReLU(inplace=True), nn.Conv2d(32, 32, 3), nn.MaxPool2d(2, 2), nn.ReLU(inplace=True),
-            nn.Conv2d(32, 64, 3), nn.ReLU(inplace=True), nn.Conv2d(64, 64, 3), nn.MaxPool2d(2, 2), nn.ReLU(inplace=True),
+            nn.Conv2d(1, 32, 3), nn.ReLU(inplace=True), nn.Conv2d(32, 32, 3), nn.MaxPool2d(2, 2),
+            nn.ReLU(inplace=True), nn.Conv2d(32, 64, 3), nn.ReLU(inplace=True), nn.Conv2d(64, 64, 3),
+            nn.MaxPool2d(2, 2), nn.ReLU(inplace=True),
         )
         self.classifier = nn.Sequential(
             nn.Linear(64 * 4 * 4, 200), nn.ReLU(inplace=True), nn.Dropout(dropout),
@@ -214,7 +216,8 @@ class MadryCNN(_ImageClassifier):
             nn.Conv2d(1, 32, 5, padding=2), nn.MaxPool2d(2, 2), nn.ReLU(inplace=True),
             nn.Conv2d(32, 64, 5, padding=2), nn.MaxPool2d(2, 2), nn.ReLU(inplace=True),
         )
-        self.classifier = nn.Sequential(nn.Linear(64 * 7 * 7, 1024), nn.ReLU(inplace=True), nn.Linear(1024, classes))
+        self.classifier = nn.Sequential(nn.Linear(64 * 7 * 7, 1024), nn.ReLU(inplace=True),
+                                        nn.Linear(1024, classes))
         self.to(memory_format=torch.channels_last)
 
 

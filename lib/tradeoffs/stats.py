@@ -11,7 +11,8 @@
   difference between independent proportions", method 10). On two models evaluated on the same points the
   outcomes are positively correlated and this interval is wider than the paired one: a conservative stand-in
   where per-example outcomes are not kept.
-* :func:`mean`: the mean of per-example values (a risk, a loss) with the normal interval mean +- z s / sqrt(n).
+* :func:`mean`: the mean of per-example values (a risk, a loss) with the normal interval mean +- z s /
+  sqrt(n).
 
 Every function returns an :class:`Estimate`, a value with its interval, which scales and shifts like a number
 (``100 * (1 - accuracy)`` is the error in percent, its interval flipped accordingly).
@@ -96,7 +97,8 @@ def _count(successes: float, n: int) -> int:
             raise ValueError(f"a fraction must lie in [0, 1], got {successes} (pass a count as an int)")
         k = round(successes * n)
         if abs(k - successes * n) > 1e-6 * max(n, 1):
-            raise ValueError(f"{successes} is not a fraction k / {n}; pass the count or the per-example outcomes")
+            raise ValueError(f"{successes} is not a fraction k / {n}; pass the count or the "
+                             "per-example outcomes")
     if not 0 <= k <= n:
         raise ValueError(f"count {k} outside [0, {n}]")
     return k

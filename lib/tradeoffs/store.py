@@ -6,19 +6,19 @@
                       epochs=100, batch_size=128, lr=0.01, milestones=(55,), device=device, name="madry")
 
 The key covers the built model (its architecture, ``repr(model)``, and its initial weights, so the seed and a
-warm start ``init=`` are in it), the data (by the digest of their values), the objective (a frozen dataclass of
-``tradeoffs.train``: every field), every argument of :func:`tradeoffs.train.fit` (defaults included), and the
-source of the training code (the modules the objective, the model and ``train.fit`` run, comments and docstrings
-ignored). Change any of them and the store trains a new model; ``name`` only labels the progress bar and the
-entry's readable description.
+warm start ``init=`` are in it), the data (by the digest of their values), the objective (a frozen dataclass
+of ``tradeoffs.train``: every field), every argument of :func:`tradeoffs.train.fit` (defaults included), and
+the source of the training code (the modules the objective, the model and ``train.fit`` run, comments and
+docstrings ignored). Change any of them and the store trains a new model; ``name`` only labels the progress
+bar and the entry's readable description.
 
 **Results** (:func:`memoized`): what a deterministic experiment function returns, keyed by the function, every
 argument (tensors and models by the digest of their values), the source of the whole package and the numeric
 libraries' versions; the function runs with the torch random state seeded from its call.
 
 **Every entry** is one file, written atomically under a temporary name of its own (two writers never share
-one), that carries the SHA-256 of its content in its first line. A reader checks the SHA-256 before anything is
-unpickled and unpickles with ``torch.load(..., weights_only=True)`` only; an entry that fails the check is
+one), that carries the SHA-256 of its content in its first line. A reader checks the SHA-256 before anything
+is unpickled and unpickles with ``torch.load(..., weights_only=True)`` only; an entry that fails the check is
 reported, deleted and rebuilt. An entry that passes the check is never deleted: an error while loading it
 (out of memory, a device error) is raised as it is. A process computing an entry holds a lock on it
 (``fcntl.flock``), so a second process asking for the same entry waits and then reads it instead of
@@ -62,20 +62,21 @@ FORMAT = 2
 
 HEADER = b"tradeoffs-store sha256="
 
-__all__ = ["CorruptEntry", "Fitted", "cached", "fingerprint", "fit", "fitted", "key", "library_digest", "locked",
-           "memoized", "models_dir", "read_entry", "results_dir", "sha256_file", "tensor_digest",
+__all__ = ["CorruptEntry", "Fitted", "cached", "fingerprint", "fit", "fitted", "key", "library_digest",
+           "locked", "memoized", "models_dir", "read_entry", "results_dir", "sha256_file", "tensor_digest",
            "training_code_digest", "write_atomic", "write_entry"]
 
 
 def models_dir() -> Path:
-    """``<data dir>/models`` (``TRADEOFFS_DATA`` moves the data directory); in a dry run (:mod:`tradeoffs.dryrun`),
-    whose capped loops must never serve a real run, ``<data dir>/dry-run/models``."""
+    """``<data dir>/models`` (``TRADEOFFS_DATA`` moves the data directory); in a dry run
+    (:mod:`tradeoffs.dryrun`), whose capped loops must never serve a real run, ``<data
+    dir>/dry-run/models``."""
     return _dry_run_apart(data.data_dir()) / "models"
 
 
 def results_dir() -> Path:
-    """``TRADEOFFS_RESULT_CACHE`` if set (the tests use a fresh one), else ``<data dir>/results``; a dry run's in a
-    ``dry-run`` folder of its own, as for :func:`models_dir`."""
+    """``TRADEOFFS_RESULT_CACHE`` if set (the tests use a fresh one), else ``<data dir>/results``; a dry run's
+    in a ``dry-run`` folder of its own, as for :func:`models_dir`."""
     override = os.environ.get("TRADEOFFS_RESULT_CACHE")
     return Path(override) / ("dry-run" if dryrun.active() else "") if override else \
         _dry_run_apart(data.data_dir()) / "results"
@@ -98,9 +99,9 @@ def sha256_file(path: Path) -> str:
 
 
 def write_atomic(path: Path, payload: bytes) -> None:
-    """Write ``payload`` to ``path`` atomically: to a temporary file of this writer's own in the same directory,
-    flushed to disk, then renamed over ``path``. A reader sees the old file or the new one, never a mix, and two
-    writers of the same path never touch each other's temporary file."""
+    """Write ``payload`` to ``path`` atomically: to a temporary file of this writer's own in the same
+    directory, flushed to disk, then renamed over ``path``. A reader sees the old file or the new one, never a
+    mix, and two writers of the same path never touch each other's temporary file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
@@ -121,7 +122,8 @@ class CorruptEntry(Exception):
 
 
 def write_entry(path: Path, payload: bytes) -> str:
-    """Write ``payload`` with its SHA-256 in a first line, atomically (:func:`write_atomic`); return the SHA-256."""
+    """Write ``payload`` with its SHA-256 in a first line, atomically (:func:`write_atomic`); return the
+    SHA-256."""
     digest = hashlib.sha256(payload).hexdigest()
     write_atomic(path, HEADER + digest.encode() + b"\n" + payload)
     return digest
@@ -172,8 +174,8 @@ _MISSING = object()
 
 
 def _load(path: Path, decode: Callable[[bytes], Any], kind: str, redo: str) -> Any:
-    """``decode(payload)`` of a checked entry, or ``_MISSING`` when there is none or it failed its check (then it
-    is reported and deleted). An error of ``decode`` on a checked entry propagates and the entry stays."""
+    """``decode(payload)`` of a checked entry, or ``_MISSING`` when there is none or it failed its check (then
+    it is reported and deleted). An error of ``decode`` on a checked entry propagates and the entry stays."""
     try:
         payload = read_entry(path)
     except CorruptEntry as problem:
@@ -185,7 +187,8 @@ def _load(path: Path, decode: Callable[[bytes], Any], kind: str, redo: str) -> A
     try:
         return decode(payload)
     except Exception as error:
-        error.add_note(f"the {kind} entry {path} passed its SHA-256 check and is kept; delete it to rebuild it")
+        error.add_note(f"the {kind} entry {path} passed its SHA-256 check and is kept; delete it "
+                       "to rebuild it")
         raise
 
 
@@ -203,8 +206,8 @@ def _decode(payload: bytes) -> Any:
 
 
 def tensor_digest(*tensors: torch.Tensor | np.ndarray) -> str:
-    """16 hex digits of SHA-256 over the values' bytes: identifies data (a test set, a constructed dataset) in a
-    key."""
+    """16 hex digits of SHA-256 over the values' bytes: identifies data (a test set, a constructed dataset) in
+    a key."""
     digest = hashlib.sha256()
     for t in tensors:
         array = t.detach().cpu().numpy() if isinstance(t, torch.Tensor) else t
@@ -222,8 +225,8 @@ def _sha256_json(obj: Any) -> str:
 
 
 def fingerprint(value: Any, where: str = "store key", *, generators: bool = False) -> Any:
-    """A JSON-able stand-in for ``value`` that changes exactly when its value does: plain values, tuples, lists,
-    dicts, dataclasses (type and fields), tensors and arrays (digest, dtype, shape), modules (type and
+    """A JSON-able stand-in for ``value`` that changes exactly when its value does: plain values, tuples,
+    lists, dicts, dataclasses (type and fields), tensors and arrays (digest, dtype, shape), modules (type and
     ``state_dict``), module-level functions (by name), devices. A random generator is refused unless
     ``generators`` (then keyed by its state): a hit does not advance it."""
     f = functools.partial(fingerprint, where=where, generators=generators)
@@ -250,12 +253,12 @@ def fingerprint(value: Any, where: str = "store key", *, generators: bool = Fals
     if isinstance(value, torch.Generator) and generators:
         return {"generator": tensor_digest(value.get_state()), "device": str(value.device)}
     if isinstance(value, (np.random.Generator, torch.Generator)):
-        raise TypeError(f"{where}: cannot take a random generator (its state is not part of the key); pass an "
-                        "integer seed instead")
+        raise TypeError(f"{where}: cannot take a random generator (its state is not part of the "
+                        "key); pass an integer seed instead")
     if isinstance(value, (types.FunctionType, types.BuiltinFunctionType)):
         if "<" in value.__qualname__:
-            raise TypeError(f"{where}: cannot key on the lambda or nested function {value.__qualname__}; use a "
-                            "module-level function or a dataclass")
+            raise TypeError(f"{where}: cannot key on the lambda or nested function "
+                            f"{value.__qualname__}; use a module-level function or a dataclass")
         return {"function": f"{value.__module__}.{value.__qualname__}"}
     raise TypeError(f"{where}: cannot key the store on an argument of type {type(value).__name__}")
 
@@ -283,7 +286,8 @@ def _module_code(name: str) -> str:
 
 
 def _tradeoffs_modules(obj: Any) -> set[str]:
-    """The ``tradeoffs`` modules that define ``obj``, the types of its dataclass fields and the functions in them."""
+    """The ``tradeoffs`` modules that define ``obj``, the types of its dataclass fields and the functions in
+    them."""
     found = set()
     module = getattr(obj, "__module__", None) if isinstance(obj, (type, types.FunctionType)) \
         else type(obj).__module__
@@ -306,7 +310,8 @@ def training_code_digest(*objects: Any) -> str:
             continue
         seen.add(name)
         for value in vars(sys.modules[name]).values():
-            used = value.__name__ if isinstance(value, types.ModuleType) else getattr(value, "__module__", None)
+            used = value.__name__ if isinstance(value,
+                                                types.ModuleType) else getattr(value, "__module__", None)
             if isinstance(used, str) and used.startswith("tradeoffs.") and used in sys.modules and \
                     (isinstance(value, (types.ModuleType, type, types.FunctionType))):
                 pending.add(used)
@@ -318,8 +323,8 @@ def training_code_digest(*objects: Any) -> str:
 
 @dataclasses.dataclass
 class Fitted:
-    """A trained model from :func:`fitted`, with the record of its training run (``train_seconds``, ``device``,
-    ``torch_threads``, ``trained_at``) and whether the store already held it."""
+    """A trained model from :func:`fitted`, with the record of its training run (``train_seconds``,
+    ``device``, ``torch_threads``, ``trained_at``) and whether the store already held it."""
 
     model: nn.Module
     record: dict
@@ -330,18 +335,18 @@ class Fitted:
 def fit(build: Callable[[], nn.Module], train_data: tuple[torch.Tensor, torch.Tensor], objective: Callable, *,
         device: torch.device | str = "cpu", init: nn.Module | None = None, init_seed: int | None = None,
         name: str | None = None, **fit_kw: Any) -> nn.Module:
-    """``build()`` trained by ``train.fit(model, *train_data, objective, **fit_kw)``, from the store when it holds
-    the model this call trains (see the module's docstring for the key). Returns the model on ``device``, in
-    eval mode. ``init``: a trained model of the same architecture to start from (its weights replace the
-    initial ones, and so enter the key). ``init_seed`` (default: ``fit_kw["seed"]``) seeds torch's random state
-    before ``build()``, so the initial weights and every random draw of the training (attack starts, noise,
-    dropout) come from it, whatever ran before; the caller's random state is left as it was."""
+    """``build()`` trained by ``train.fit(model, *train_data, objective, **fit_kw)``, from the store when it
+    holds the model this call trains (see the module's docstring for the key). Returns the model on
+    ``device``, in eval mode. ``init``: a trained model of the same architecture to start from (its weights
+    replace the initial ones, and so enter the key). ``init_seed`` (default: ``fit_kw["seed"]``) seeds torch's
+    random state before ``build()``, so the initial weights and every random draw of the training (attack
+    starts, noise, dropout) come from it, whatever ran before; the caller's random state is left as it was."""
     return fitted(build, train_data, objective, device=device, init=init, init_seed=init_seed, name=name,
                   **fit_kw).model
 
 
-def fitted(build: Callable[[], nn.Module], train_data: tuple[torch.Tensor, torch.Tensor], objective: Callable, *,
-           device: torch.device | str = "cpu", init: nn.Module | None = None, init_seed: int | None = None,
+def fitted(build: Callable[[], nn.Module], train_data: tuple[torch.Tensor, torch.Tensor], objective: Callable,
+           *, device: torch.device | str = "cpu", init: nn.Module | None = None, init_seed: int | None = None,
            name: str | None = None, **fit_kw: Any) -> Fitted:
     """:func:`fit`, returning the model with its training record (:class:`Fitted`). A miss trains with a
     checkpoint beside the entry (``epochs=`` runs), so an interrupted training resumes where it stopped."""
@@ -433,7 +438,8 @@ def memoized(function: F) -> F:
     """
     signature = inspect.signature(function)
     name = f"{function.__module__.removeprefix('tradeoffs.')}.{function.__qualname__}"
-    seed_name = f"{function.__module__.rsplit('.', 1)[-1]}.{function.__qualname__}"  # where it lives is no input
+    # the seed comes from the module's own name, not from where in the package it lives
+    seed_name = f"{function.__module__.rsplit('.', 1)[-1]}.{function.__qualname__}"
 
     @functools.wraps(function)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -447,18 +453,20 @@ def memoized(function: F) -> F:
 
         def compute() -> Any:
             with torch.random.fork_rng():
-                torch.manual_seed(int(call[:15], 16))  # from the call alone: editing the library keeps the seed
+                # from the call alone: editing the library keeps the seed
+                torch.manual_seed(int(call[:15], 16))
                 return function(*args, **kwargs)
         value, _ = cached(entry, compute, kind="result", what=name)
         return _restore(value, _first_device(bound.arguments.values()))
     return wrapper  # type: ignore[return-value]
 
 
-def cached(entry: Path, compute: Callable[[], Any], *, kind: str = "result", what: str = "") -> tuple[Any, bool]:
-    """The value stored at ``entry``, or ``compute()`` stored there (under the entry's lock, so a second process
-    waits and reads it); returns (value, whether the store held it). The value may hold what :func:`memoized`
-    results hold; a miss returns the stored value read back, and a value that cannot be read back is refused
-    at once."""
+def cached(entry: Path, compute: Callable[[], Any], *, kind: str = "result",
+           what: str = "") -> tuple[Any, bool]:
+    """The value stored at ``entry``, or ``compute()`` stored there (under the entry's lock, so a second
+    process waits and reads it); returns (value, whether the store held it). The value may hold what
+    :func:`memoized` results hold; a miss returns the stored value read back, and a value that cannot be read
+    back is refused at once."""
     with locked(entry):
         stored = _load(entry, lambda payload: _decode(payload)["value"], kind, "computing again")
         if stored is not _MISSING:
@@ -469,8 +477,8 @@ def cached(entry: Path, compute: Callable[[], Any], *, kind: str = "result", wha
         except Exception as error:
             entry.unlink()
             raise TypeError(f"{what or entry.name} returned a value the store cannot read back with "
-                            f"weights_only=True ({error}); return numbers, strings, tensors, arrays, containers "
-                            "of them or tradeoffs dataclasses") from error
+                            f"weights_only=True ({error}); return numbers, strings, tensors, arrays, "
+                            "containers of them or tradeoffs dataclasses") from error
 
 
 def _scipy_version() -> str | None:
@@ -521,7 +529,8 @@ def _restore(value: Any, device: torch.device) -> Any:
             return value["__ndarray__"].numpy().copy()
         if "__dataclass__" in value:
             module, qualname = value["__dataclass__"].split(":")
-            cls = getattr(importlib.import_module(module), qualname) if module.startswith("tradeoffs.") else None
+            cls = getattr(importlib.import_module(module),
+                          qualname) if module.startswith("tradeoffs.") else None
             if not (dataclasses.is_dataclass(cls) and isinstance(cls, type)):
                 raise TypeError(f"store entry names an unknown dataclass {value['__dataclass__']!r}")
             return cls(**{k: _restore(v, device) for k, v in value["fields"].items()})

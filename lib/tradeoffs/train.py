@@ -97,8 +97,9 @@ def trades_loss(model: nn.Module, x: Tensor, y: Tensor, *, beta: float, eps: flo
 
 # ------------------------------------------------------------------------- objectives
 #
-# Each objective is a frozen dataclass: called as objective(model, x, y) -> scalar loss, hashable, compared and
-# printed by its fields, so a cached training run (``tradeoffs.store.fit``) keys on exactly what it optimizes.
+# Each objective is a frozen dataclass: called as objective(model, x, y) -> scalar loss, hashable, compared
+# and printed by its fields, so a cached training run (``tradeoffs.store.fit``) keys on exactly what it
+# optimizes.
 
 
 def _show(value: object) -> str:
@@ -108,7 +109,8 @@ def _show(value: object) -> str:
 
 
 class _Printed:
-    """Printed as the constructor call, functions by name: ``Adversarial(eps=0.3, attack=attacks.pgd, ...)``."""
+    """Printed as the constructor call, functions by name: ``Adversarial(eps=0.3, attack=attacks.pgd,
+    ...)``."""
 
     def __repr__(self) -> str:
         fields = ", ".join(f"{f.name}={_show(getattr(self, f.name))}" for f in dataclasses.fields(self))
@@ -164,8 +166,8 @@ class Trades(_Printed):
         _check_trades_args(self.beta, self.eps, self.step_size, self.steps, self.norm)
 
     def __call__(self, model: nn.Module, x: Tensor, y: Tensor) -> Tensor:
-        return trades_loss(model, x, y, beta=self.beta, eps=self.eps, step_size=self.step_size, steps=self.steps,
-                           norm=self.norm)
+        return trades_loss(model, x, y, beta=self.beta, eps=self.eps, step_size=self.step_size,
+                           steps=self.steps, norm=self.norm)
 
 
 @dataclasses.dataclass(frozen=True, repr=False)
@@ -221,13 +223,13 @@ class Joint(_Printed):
 
 @dataclasses.dataclass(frozen=True, repr=False)
 class EpsRamp(_Printed):
-    """A curriculum on the threat model: ``objective`` (:class:`Adversarial`, :class:`Trades` or :class:`Joint`)
-    with its eps raised linearly from ``start * eps`` to ``eps`` over the first ``warmup`` fraction of the run's
-    minibatches, then held; the attack's step size is scaled with eps, so its K steps reach as far, in units of
-    eps, all along. :func:`fit` asks ``objective.at(progress)`` for each minibatch's objective, ``progress`` the
-    fraction of the run's minibatches done once it is. Called directly (outside ``fit``) it is ``objective``.
-    Short adversarial trainings need the ramp: from scratch at MNIST's full eps = 0.3, a few hundred minibatches
-    leave a constant predictor.
+    """A curriculum on the threat model: ``objective`` (:class:`Adversarial`, :class:`Trades` or
+    :class:`Joint`) with its eps raised linearly from ``start * eps`` to ``eps`` over the first ``warmup``
+    fraction of the run's minibatches, then held; the attack's step size is scaled with eps, so its K steps
+    reach as far, in units of eps, all along. :func:`fit` asks ``objective.at(progress)`` for each minibatch's
+    objective, ``progress`` the fraction of the run's minibatches done once it is. Called directly (outside
+    ``fit``) it is ``objective``. Short adversarial trainings need the ramp: from scratch at MNIST's full eps
+    = 0.3, a few hundred minibatches leave a constant predictor.
     """
 
     objective: Adversarial | Trades | Joint
@@ -247,13 +249,16 @@ class EpsRamp(_Printed):
         return self.start + (1 - self.start) * min(1.0, max(0.0, progress) / self.warmup)
 
     def at(self, progress: float) -> Adversarial | Trades | Joint:
-        """The objective of the minibatch at ``progress``: eps and the attack's step size times :meth:`scale`."""
+        """The objective of the minibatch at ``progress``: eps and the attack's step size times
+        :meth:`scale`."""
         scale = self.scale(progress)
         changes: dict[str, object] = {"eps": self.objective.eps * scale}
         if isinstance(self.objective, Trades):
             changes["step_size"] = self.objective.step_size * scale
         else:
-            changes["options"] = tuple((k, v * scale if k == "step_size" else v) for k, v in self.objective.options)
+            changes["options"] = tuple((k,
+                                        v * scale if k == "step_size" else v)
+                                       for k, v in self.objective.options)
         return dataclasses.replace(self.objective, **changes)
 
     def __call__(self, model: nn.Module, x: Tensor, y: Tensor) -> Tensor:
@@ -267,7 +272,8 @@ def standard(loss: LossFn | None = None) -> Standard:
 
 def adversarial(*, eps: float, attack: Callable = attacks.pgd, loss: LossFn | None = None,
                 **attack_options) -> Adversarial:
-    """Madry et al.'s adversarial training (:class:`Adversarial`), the attack's keywords as ``attack_options``."""
+    """Madry et al.'s adversarial training (:class:`Adversarial`), the attack's keywords as
+    ``attack_options``."""
     return Adversarial(eps, attack, loss, tuple(sorted(attack_options.items())))
 
 
@@ -288,7 +294,8 @@ def joint(*, lam: float, eps: float, attack: Callable = attacks.pgd, loss: LossF
 
 
 def eps_ramp(objective: Adversarial | Trades | Joint, *, warmup: float, start: float = 0.0) -> EpsRamp:
-    """``objective`` with its eps ramped up over the first ``warmup`` fraction of the run (:class:`EpsRamp`)."""
+    """``objective`` with its eps ramped up over the first ``warmup`` fraction of the run
+    (:class:`EpsRamp`)."""
     return EpsRamp(objective, warmup, start)
 
 
@@ -357,8 +364,8 @@ def fit(model: nn.Module, x: Tensor, y: Tensor, objective: Objective, *, batch_s
             opt.zero_grad(set_to_none=True)
             loss = _objective_at(objective, (t + 1) / total)(model, x[idx], y[idx])
             if not torch.isfinite(loss):
-                raise FloatingPointError(f"training diverged: loss {loss.item()} at epoch {epoch}, batch {i}; "
-                                         "lower the learning rate")
+                raise FloatingPointError(f"training diverged: loss {loss.item()} at epoch "
+                                         f"{epoch}, batch {i}; lower the learning rate")
             loss.backward()
             opt.step()
             if project is not None:
@@ -378,7 +385,8 @@ def _objective_at(objective: Objective, progress: float) -> Objective:
     scheduled objective (:class:`EpsRamp`), else ``objective`` itself."""
     at = getattr(objective, "at", None)
     return at(progress) if callable(at) else objective
-def _dry_run_budget(epochs: int | None, steps: int | None, batch_size: int) -> tuple[int | None, int | None, int]:
+def _dry_run_budget(epochs: int | None, steps: int | None,
+                    batch_size: int) -> tuple[int | None, int | None, int]:
     """The loop's budget, capped in a dry run (:mod:`tradeoffs.dryrun`)."""
     if not dryrun.active():
         return epochs, steps, batch_size
@@ -449,8 +457,8 @@ def _resume(path: str | Path, run: dict, model: nn.Module, opt) -> int:
     except Exception as error:  # unreadable: keep it for inspection, start over
         aside = path.with_name(path.name + ".corrupt")
         os.replace(path, aside)
-        warnings.warn(f"checkpoint {path} is unreadable ({type(error).__name__}: {error}); moved it to {aside} "
-                      "and training starts over", stacklevel=3)
+        warnings.warn(f"checkpoint {path} is unreadable ({type(error).__name__}: {error}); moved "
+                      f"it to {aside} and training starts over", stacklevel=3)
         return 0
     if saved_run != run:
         changed = sorted(k for k in run if saved_run.get(k) != run[k])

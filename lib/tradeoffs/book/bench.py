@@ -61,15 +61,16 @@ def _sgd_linear(method: str):
         model, e12 = gaussian.TwoGaussians(3, 6, 28.0), finite_sample.paper_direction(784)
         x, y = gaussian.sample_two_gaussians(20_000, model, e12, torch.Generator().manual_seed(0))
         objective = finite_sample.objectives(eps=0.5, delta_sigma=3.5)[method]
-        return lambda: train.fit(models.LinearClassifier(784), x, y, objective, steps=200, batch_size=512, lr=0.2,
-                                 generator=torch.Generator().manual_seed(0), show_progress=False)
+        return lambda: train.fit(models.LinearClassifier(784), x, y, objective, steps=200, batch_size=512,
+                                 lr=0.2, generator=torch.Generator().manual_seed(0), show_progress=False)
     return setup
 
 
 def _pgd_mlp():
     from tradeoffs import attacks
     torch.manual_seed(0)
-    net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(784, 256), torch.nn.ReLU(), torch.nn.Linear(256, 10))
+    net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(784, 256), torch.nn.ReLU(),
+                              torch.nn.Linear(256, 10))
     x, y = torch.rand(256, 1, 28, 28), torch.randint(0, 10, (256,))
     return lambda: attacks.pgd(net, x, y, eps=0.3, steps=40)
 
@@ -214,7 +215,8 @@ def release_trades_loss(model: nn.Module, x: Tensor, y: Tensor, *, beta: float, 
     model.train()
     logits = model(x)
     loss_natural = F.cross_entropy(logits, y)
-    loss_robust = (1.0 / batch_size) * criterion_kl(F.log_softmax(model(x_adv), dim=1), F.softmax(model(x), dim=1))
+    loss_robust = (1.0 / batch_size) * criterion_kl(F.log_softmax(model(x_adv), dim=1),
+                                                    F.softmax(model(x), dim=1))
     return loss_natural + beta * loss_robust
 
 
@@ -279,13 +281,16 @@ def peer_ratios(rounds: int) -> dict:
                         times, f"torchattacks {norm}", f"ours, layout as given {norm}", 1.5)
         else:
             out["pgd"][model_name] = "skipped: torchattacks is not installed"
-        fns = {"release": _training_step(model, xt, yt, lambda m, a, b: release_trades_loss(m, a, b, **TRADES_SETTINGS))}
+        fns = {"release": _training_step(model, xt, yt,
+                                         lambda m, a, b: release_trades_loss(m, a, b, **TRADES_SETTINGS))}
         for name, m in ours.items():
-            fns[name] = _training_step(m, xt, yt, lambda m, a, b: train.trades_loss(m, a, b, **TRADES_SETTINGS))
+            fns[name] = _training_step(m, xt, yt,
+                                       lambda m, a, b: train.trades_loss(m, a, b, **TRADES_SETTINGS))
         times = _interleaved(fns, rounds)
         out["trades"][model_name] = _versus(times, "release", "ours", 2.0)
         if as_given is not None:
-            out["trades"][model_name]["without_layout_lever"] = _versus(times, "release", "ours, layout as given", 2.0)
+            out["trades"][model_name]["without_layout_lever"] = _versus(times, "release",
+                                                                        "ours, layout as given", 2.0)
         model.eval()
     return out
 
@@ -368,8 +373,8 @@ def epoch_phases(rounds: int, n: int = 1024, batch_size: int = 128) -> dict:
         source = f"{n} uniform-noise images (MNIST not fetched: make data)"
     names = list(_epoch_objectives(_PhaseClock()))
     for objective in _epoch_objectives(_PhaseClock()).values():  # warm-up: one batch each
-        train.fit(models.SmallCNN(), x[:batch_size], y[:batch_size], objective, epochs=1, batch_size=batch_size,
-                  lr=0.01, show_progress=False)
+        train.fit(models.SmallCNN(), x[:batch_size], y[:batch_size], objective, epochs=1,
+                  batch_size=batch_size, lr=0.01, show_progress=False)
     runs: dict[str, list[dict[str, float]]] = {name: [] for name in names}
     for _ in range(rounds):
         for name in names:
@@ -378,13 +383,15 @@ def epoch_phases(rounds: int, n: int = 1024, batch_size: int = 128) -> dict:
             with _PhaseClock() as clock, mock.patch.object(attacks, "trades_attack",
                                                            clock.attack(attacks.trades_attack)):
                 objective = clock.objective(_epoch_objectives(clock)[name])
-                train.fit(model, x, y, objective, epochs=1, batch_size=batch_size, lr=0.01, show_progress=False)
+                train.fit(model, x, y, objective, epochs=1, batch_size=batch_size, lr=0.01,
+                          show_progress=False)
             runs[name].append(dict(clock.seconds))
     result = {"source": source, "batch_size": batch_size, "rounds": rounds, "objectives": {}}
     for name, laps in runs.items():
         seconds = {phase: statistics.median(lap[phase] for lap in laps) for phase in PHASES}
         total = statistics.median(sum(lap.values()) for lap in laps)
-        result["objectives"][name] = {"seconds": seconds, "total_seconds": total, "images_per_second": n / total}
+        result["objectives"][name] = {"seconds": seconds, "total_seconds": total,
+                                      "images_per_second": n / total}
     return result
 
 
@@ -436,7 +443,8 @@ def efficiency(peers: dict, rounds: int) -> dict:
             seconds["attack step (torchattacks)"] = pgd["linf"]["peer_seconds"] / PGD_STEPS
         for name, t in seconds.items():
             gflops = step_flops(model, x, y, attack=name.startswith("attack")) / t / 1e9
-            out["steps"][f"{model_name}: {name}"] = {"seconds": t, "gflops": gflops, "fraction_of_peak": gflops / peak}
+            out["steps"][f"{model_name}: {name}"] = {"seconds": t, "gflops": gflops,
+                                                     "fraction_of_peak": gflops / peak}
         model.eval()
     return out
 
@@ -454,8 +462,8 @@ def _verdict(r: dict) -> str:
 
 
 def print_report(r: dict) -> None:
-    print(f"torch {r['torch']}, {r['threads']} threads, load average {r['load_average']}; seconds of {r['clock']}; "
-          f"speed-up = median over {r['rounds']} interleaved rounds of peer / ours [min-max]\n")
+    print(f"torch {r['torch']}, {r['threads']} threads, load average {r['load_average']}; seconds of "
+          f"{r['clock']}; speed-up = median over {r['rounds']} interleaved rounds of peer / ours [min-max]\n")
     peers = r["peers"]
     print(f"1. PGD-{peers['pgd_steps']} (batch {peers['pgd_batch']}), torchattacks / ours:")
     for model_name, by_norm in peers["pgd"].items():
@@ -464,11 +472,13 @@ def print_report(r: dict) -> None:
             continue
         for norm, v in by_norm.items():
             print(f"   {model_name:22s} {norm:5s} {_verdict(v)}")
-    print(f"   TRADES step (K = {TRADES_SETTINGS['steps']}, batch {peers['trades_batch']}), authors' trades.py / ours:")
+    print(f"   TRADES step (K = {TRADES_SETTINGS['steps']}, batch {peers['trades_batch']}), authors' "
+          "trades.py / ours:")
     for model_name, v in peers["trades"].items():
         print(f"   {model_name:22s}       {_verdict(v)}")
     e = r["epochs"]
-    print(f"\n2. one train.fit epoch of a fresh book SmallCNN ({e['source']}, batch {e['batch_size']}), seconds:")
+    print(f"\n2. one train.fit epoch of a fresh book SmallCNN ({e['source']}, batch "
+          f"{e['batch_size']}), seconds:")
     print(f"   {'objective':24s}" + "".join(f"{p:>10s}" for p in PHASES) + f"{'total':>9s}{'images/s':>10s}")
     for name, v in e["objectives"].items():
         print(f"   {name:24s}" + "".join(f"{v['seconds'][p]:10.3f}" for p in PHASES)
@@ -476,15 +486,16 @@ def print_report(r: dict) -> None:
     g = r["efficiency"]
     print(f"\n3. fraction of the large-GEMM peak ({g['gemm_peak_gflops']:.1f} GFLOP/s):")
     for name, v in g["steps"].items():
-        print(f"   {name:50s} {v['seconds'] * 1000:8.1f} ms {v['gflops']:6.1f} GFLOP/s {100 * v['fraction_of_peak']:5.1f}%")
+        print(f"   {name:50s} {v['seconds'] * 1000:8.1f} ms {v['gflops']:6.1f} GFLOP/s "
+              f"{100 * v['fraction_of_peak']:5.1f}%")
 
 
 def measure(rounds: int, epoch_rounds: int) -> dict:
     """Everything ``make bench`` writes to build/bench.json (sections 1-3 of the module docstring)."""
     import os
     clock = "process CPU time (one thread)" if _clock() is time.process_time else "wall time"
-    result = {"torch": torch.__version__, "threads": torch.get_num_threads(), "clock": clock, "rounds": rounds,
-              "load_average": [round(v, 2) for v in os.getloadavg()]}
+    result = {"torch": torch.__version__, "threads": torch.get_num_threads(), "clock": clock,
+              "rounds": rounds, "load_average": [round(v, 2) for v in os.getloadavg()]}
     result["peers"] = peer_ratios(rounds)
     result["epochs"] = epoch_phases(epoch_rounds)
     result["efficiency"] = efficiency(result["peers"], rounds)
@@ -505,14 +516,16 @@ def run_targets(repeats: int = 5) -> bool:
         median = _median_seconds(fn, repeats)
         ok = median <= bench.target_seconds
         all_ok &= ok
-        print(f"{bench.name:62s} {median:8.3f}s {bench.target_seconds:7.3f}s {median / bench.target_seconds:6.2f}"
-              f"  {'ok' if ok else 'SLOW'}")
+        print(f"{bench.name:62s} {median:8.3f}s {bench.target_seconds:7.3f}s "
+              f"{median / bench.target_seconds:6.2f}  {'ok' if ok else 'SLOW'}")
     return all_ok
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tradeoffs.book.bench", description=__doc__.split("\n")[0])
-    parser.add_argument("--repeats", type=int, default=7, help="interleaved rounds per comparison (default 7)")
+    parser = argparse.ArgumentParser(prog="python -m tradeoffs.book.bench",
+                                     description=__doc__.split("\n")[0])
+    parser.add_argument("--repeats", type=int, default=7,
+                        help="interleaved rounds per comparison (default 7)")
     parser.add_argument("--epoch-repeats", type=int, default=3, help="rounds of the epoch phases (default 3)")
     out = (paths.checkout_root() or Path.cwd()) / "build" / "bench.json"
     parser.add_argument("--out", type=Path, default=out,

@@ -15,7 +15,8 @@ Three kinds of claim (the reference's ``kind``):
 
 * ``printed``: a number the paper printed. Relation ``=``: reproduced when the paper's value lies within
   ``tol`` of ours, or, for a measured value, within ``tol`` of our 95% interval (``tol`` is then the budget
-  gap the reference allows beyond sampling error). A bound (``>``, ``<`` ...) must hold for the whole interval.
+  gap the reference allows beyond sampling error). A bound (``>``, ``<`` ...) must hold for the whole
+  interval.
 * ``theorem``: a stated result checked numerically (the share of a grid where a bound holds, a closed form
   against Monte Carlo). As ``printed``; a bound checked on a measured value is ``differs`` only when the whole
   interval violates it, and ``inconclusive`` when the value does but the interval reaches the allowed side.
@@ -113,7 +114,8 @@ def references() -> dict[str, Reference]:
                 if ref.id in table:
                     raise ValueError(f"claim id {ref.id!r} appears twice in {path.name}")
                 if ref.relation not in RELATIONS:
-                    raise ValueError(f"{path.name}: {ref.id}: relation {ref.relation!r} not in {list(RELATIONS)}")
+                    raise ValueError(f"{path.name}: {ref.id}: relation {ref.relation!r} not in "
+                                     f"{list(RELATIONS)}")
                 if ref.kind not in KINDS:
                     raise ValueError(f"{path.name}: {ref.id}: kind {ref.kind!r} not in {list(KINDS)}")
                 if ref.kind == "direction" and ref.relation == "=":
@@ -158,10 +160,11 @@ def claim(id: str, ours: float | Estimate | None, *, tol: float | None = None) -
         raise RuntimeError("no claims record is open: call tradeoffs.start_chapter(...) first")
     ref = references().get(id)
     if ref is None:
-        raise KeyError(f"{id!r} is not in the reference numbers (tradeoffs/book/references/*.csv); add it there")
+        raise KeyError(f"{id!r} is not in the reference numbers (tradeoffs/book/references/*.csv); "
+                       "add it there")
     if (tol is None) != (ref.tol is not None or ref.relation != "="):
-        raise ValueError(f"{id}: the tolerance is the reference's ({ref.tol}); pass tol= only where the CSV leaves "
-                         "it to the run")
+        raise ValueError(f"{id}: the tolerance is the reference's ({ref.tol}); pass tol= only where "
+                         "the CSV leaves it to the run")
     ref = replace(ref, tol=ref.tol if tol is None else float(tol))
     estimate = ours if isinstance(ours, Estimate) else None
     value = None if ours is None else float(ours)
@@ -173,9 +176,9 @@ def claim(id: str, ours: float | Estimate | None, *, tol: float | None = None) -
     record = Claim(id=id, kind=ref.kind, paper=ref.value, ours=value,
                    interval=None if estimate is None else [estimate.lo, estimate.hi],
                    method="" if estimate is None else estimate.method,
-                   n=None if estimate is None else estimate.n, tol=ref.tol or 0.0, basis=ref.basis, unit=ref.unit,
-                   relation=ref.relation, status=status, reason=reason, profile=_active["profile"],
-                   source=ref.source, setting=ref.setting)
+                   n=None if estimate is None else estimate.n, tol=ref.tol or 0.0, basis=ref.basis,
+                   unit=ref.unit, relation=ref.relation, status=status, reason=reason,
+                   profile=_active["profile"], source=ref.source, setting=ref.setting)
     _append(Path(_active["path"]), record)
     glue(id, math.nan if value is None else value)
     glue(f"{id}.paper", ref.value)
@@ -216,7 +219,8 @@ def decide(ref: Reference, value: float | None, estimate: Estimate | None = None
                 return "reproduced", "ours = paper"
             difference = format_value(gap, unit, signed=True, small=True)
             return ("reproduced" if ok else "differs",
-                    f"ours - paper = {difference}, {'within' if ok else 'outside'} {_tolerance_text(tol, unit)}")
+                    f"ours - paper = {difference}, {'within' if ok else 'outside'} "
+                    f"{_tolerance_text(tol, unit)}")
         lo, hi = estimate.lo - tol, estimate.hi + tol
         ok = lo <= paper <= hi
         where = "inside" if ok else ("below" if paper < lo else "above")
@@ -231,7 +235,8 @@ def decide(ref: Reference, value: float | None, estimate: Estimate | None = None
     near, far = (estimate.lo, estimate.hi) if upward else (estimate.hi, estimate.lo)
     strict = ref.kind == "direction" or rel in (">", "<")
     wholly_holds = (near > paper if upward else near < paper) if strict else RELATIONS[rel](near, paper, 0.0)
-    wholly_fails = (far <= paper if upward else far >= paper) if strict else (far < paper if upward else far > paper)
+    wholly_fails = (far <= paper if upward else far >= paper) if strict else (far < paper if upward
+                                                                              else far > paper)
     side = f"{'>' if upward else '<'} {p}"
     if wholly_holds:
         return "reproduced", f"whole 95% interval {side}"
@@ -268,8 +273,8 @@ def format_value(value: float | None, unit: str, *, signed: bool = False, small:
     """A number with its unit: percentages and points with 2 decimals (0 and 100 without, below 0.01 two
     significant digits), risks and losses with 4 significant digits, ratios with 2 decimals; float noise
     below 1e-9 shows as 0. ``small``: a
-    tolerance or a gap, with 3 significant digits whatever the unit; ``printed``: a paper's number, as short as
-    it was printed."""
+    tolerance or a gap, with 3 significant digits whatever the unit; ``printed``: a paper's number, as short
+    as it was printed."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "not run"
     if abs(value) < 1e-9:
@@ -316,7 +321,9 @@ def format_tolerance(c: dict) -> str:
     if c["relation"] != "=":
         return "bound"
     if c.get("interval") is not None:
-        return "interval only" if c["tol"] == 0 else f"interval ± {format_value(c['tol'], c['unit'], small=True)}"
+        if c["tol"] == 0:
+            return "interval only"
+        return f"interval ± {format_value(c['tol'], c['unit'], small=True)}"
     return _tolerance_text(c["tol"], c["unit"])
 
 
@@ -339,7 +346,8 @@ def claims_table(claims: list[Claim | dict], *, full_ids: bool = False) -> str:
     header = ["claim", "kind", "source", "paper", "ours [95% interval]", "tolerance", "status", "reason"]
     rows = []
     for c in claims:
-        paper = f"{'' if c['relation'] == '=' else c['relation'] + ' '}{format_value(c['paper'], c['unit'], printed=True)}"
+        relation = "" if c["relation"] == "=" else c["relation"] + " "
+        paper = f"{relation}{format_value(c['paper'], c['unit'], printed=True)}"
         rows.append([f"`{c['id'][len(prefix):]}`", c.get("kind", ""), c["source"], paper, format_ours(c),
                      format_tolerance(c), _badge(c["status"]), c.get("reason", "")])
     return (f"Claims `{prefix}*`:\n\n" if prefix else "") + markdown_table(header, rows)
@@ -363,8 +371,8 @@ def _append(path: Path, record: Claim) -> None:
 
 
 def _write(path: Path, data: dict) -> None:
-    """Atomically, through a temporary file of this writer's own: a reader (or a second process writing the same
-    record) never sees a half-written record."""
+    """Atomically, through a temporary file of this writer's own: a reader (or a second process writing the
+    same record) never sees a half-written record."""
     import tempfile
 
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")

@@ -1,16 +1,18 @@
 """Time the paper profile's networks on this machine's GPU: what ``scripts/gpu_check.sh`` records.
 
-For every architecture of the paper profile, a training run of the paper's objective for that model (batch size,
-attack steps) is timed, and the time is divided by its forward+backward passes of one image (the unit of
-:mod:`tradeoffs.book.cost`); each CIFAR-10 model's epoch (50k images; VGG11/4: chapter 3's 2k) is reported from
-the same run. The data are random images of the right shape: the cost of a step does not depend on the pixels.
+For every architecture of the paper profile, a training run of the paper's objective for that model (batch
+size, attack steps) is timed, and the time is divided by its forward+backward passes of one image (the unit of
+:mod:`tradeoffs.book.cost`); each CIFAR-10 model's epoch (50k images; VGG11/4: chapter 3's 2k) is reported
+from the same run. The data are random images of the right shape: the cost of a step does not depend on the
+pixels.
 
-    python -m tradeoffs.book.gpu_check --out book/gpu_check.json [--batches 50] [--device cuda] [--chapters DIR]
+    python -m tradeoffs.book.gpu_check --out book/gpu_check.json \
+        [--batches 50] [--device cuda] [--chapters DIR]
 
-``--batches``: the minibatches timed per model after one of warm-up (an epoch is extrapolated from them, and the
-record says so); ``0`` times whole epochs. ``--chapters DIR``: first execute every chapter in the paper profile
-into ``DIR`` (executed notebooks, claims and run records) with CIFAR-10 switched off (``TRADEOFFS_CIFAR10=off``):
-the MNIST parts at full settings, their wall times recorded too.
+``--batches``: the minibatches timed per model after one of warm-up (an epoch is extrapolated from them, and
+the record says so); ``0`` times whole epochs. ``--chapters DIR``: first execute every chapter in the paper
+profile into ``DIR`` (executed notebooks, claims and run records) with CIFAR-10 switched off
+(``TRADEOFFS_CIFAR10=off``): the MNIST parts at full settings, their wall times recorded too.
 """
 
 from __future__ import annotations
@@ -52,7 +54,8 @@ def time_run(name: str, device, batches: int) -> dict:
     steps = math.ceil(epoch_images / batch_size) if batches == 0 else batches
     x = torch.rand(batch_size, *shape, device=device)
     y = torch.randint(0, 10, (batch_size,), device=device)
-    fit = {"batch_size": batch_size, "lr": 0.01, "generator": torch.Generator().manual_seed(0), "show_progress": False}
+    fit = {"batch_size": batch_size, "lr": 0.01, "generator": torch.Generator().manual_seed(0),
+           "show_progress": False}
     train.fit(model, x, y, objective, steps=1, **fit)  # warm-up: kernels chosen, memory allocated
     _synchronize(device)
     started = time.perf_counter()
@@ -67,7 +70,8 @@ def time_run(name: str, device, batches: int) -> dict:
 
 
 def run_chapters(out: Path, device: str) -> dict[str, dict]:
-    """Execute every chapter in the paper profile into `out` with CIFAR-10 off; {chapter: wall seconds, status}."""
+    """Execute every chapter in the paper profile into `out` with CIFAR-10 off; {chapter: wall seconds,
+    status}."""
     import os
 
     from tradeoffs import data
@@ -78,7 +82,8 @@ def run_chapters(out: Path, device: str) -> dict[str, dict]:
     done = {}
     for name in profiles.CHAPTERS:
         try:
-            record = runner.execute(name, "paper", device, 0, output_dir=out / "chapters", cell_timeout=24 * 3600)
+            record = runner.execute(name, "paper", device, 0, output_dir=out / "chapters",
+                                    cell_timeout=24 * 3600)
         except runner.ChapterFailed as failure:
             print(f"{name}: {failure}", flush=True)
             record = json.loads((out / "results" / f"{name}.run.json").read_text())
@@ -100,11 +105,13 @@ def main(argv: list[str] | None = None) -> int:
     from tradeoffs import dryrun
     from tradeoffs.book.runtime import resolve_device
 
-    parser = argparse.ArgumentParser(prog="python -m tradeoffs.book.gpu_check", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m tradeoffs.book.gpu_check",
+                                     description=__doc__.split("\n")[0])
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--batches", type=int, default=50)
-    parser.add_argument("--chapters", type=Path, help="execute the chapters' MNIST parts (paper profile) into DIR")
+    parser.add_argument("--chapters", type=Path,
+                        help="execute the chapters' MNIST parts (paper profile) into DIR")
     args = parser.parse_args(argv)
     device = resolve_device(args.device)
     chapters = run_chapters(args.chapters, args.device) if args.chapters else {}
@@ -113,7 +120,10 @@ def main(argv: list[str] | None = None) -> int:
         runs[name] = time_run(name, device, args.batches)
         print(f"{name}: {runs[name]['seconds_per_pass'] * 1e3:.3f} ms per pass, epoch "
               f"{runs[name]['epoch_seconds'] / 60:.1f} min ({runs[name]['epoch']})", flush=True)
-    gpu = torch.cuda.get_device_name(device) if device.type == "cuda" else f"none ({platform.processor() or 'CPU'})"
+    if device.type == "cuda":
+        gpu = torch.cuda.get_device_name(device)
+    else:
+        gpu = f"none ({platform.processor() or 'CPU'})"
     record = {
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "gpu": gpu, "device": str(device),
         "torch": torch.__version__, "dry_run": dryrun.active(),

@@ -25,7 +25,8 @@ def write_pages(results: Path | None = None, out: Path | None = None, toc: Path 
     """
     out = out or paths.require_checkout("rendering the book's pages") / "book" / "_generated"
     results = results or claims.results_dir()
-    records = [claims.load_record(p) for p in sorted(results.glob("*.json")) if not p.name.endswith(".run.json")]
+    records = [claims.load_record(p) for p in sorted(results.glob("*.json"))
+               if not p.name.endswith(".run.json")]
     runs = [json.loads(p.read_text()) for p in sorted(results.glob("*.run.json"))]
     chapters = toc_chapters(toc or out.parent.parent / "_toc.yml")
     out.mkdir(parents=True, exist_ok=True)
@@ -36,10 +37,12 @@ def write_pages(results: Path | None = None, out: Path | None = None, toc: Path 
 
 
 def toc_chapters(toc: Path) -> dict[str, str]:
-    """The chapters in the book's table of contents, in order: name -> document (``book/chapters/NN_name``)."""
+    """The chapters in the book's table of contents, in order: name -> document
+    (``book/chapters/NN_name``)."""
     if not toc.exists():
         return {}
-    docs = re.findall(r"^\s*-?\s*file:\s*[\"']?(book/chapters/[0-9][0-9]_[\w-]+)", toc.read_text(), re.MULTILINE)
+    docs = re.findall(r"^\s*-?\s*file:\s*[\"']?(book/chapters/[0-9][0-9]_[\w-]+)", toc.read_text(),
+                      re.MULTILINE)
     return {doc.rsplit("/", 1)[1]: doc for doc in docs}
 
 
@@ -64,7 +67,8 @@ def _by_kind(claims_: list[dict]) -> str:
     for kind in claims.KINDS:
         of_kind = [c for c in claims_ if c.get("kind") == kind]
         if of_kind:
-            parts.append(f"{len(of_kind)} {kind} ({sum(c['status'] == 'reproduced' for c in of_kind)} reproduced)")
+            parts.append(f"{len(of_kind)} {kind} ({sum(c['status'] == 'reproduced' for c in of_kind)} "
+                         "reproduced)")
     return ", ".join(parts)
 
 
@@ -105,7 +109,8 @@ def scorecard_markdown(records: list[dict], chapters: dict[str, str] | None = No
         lines += ["", f"## {r['chapter']}", "", intro, ""]
         lines.append(claims.claims_table(r["claims"], full_ids=True) if r["claims"] else "No claim recorded.")
     if missing:
-        lines += ["", "## Not executed", "", "These chapters have no claims record yet (`make book` executes them): "
+        lines += ["", "## Not executed", "",
+                  "These chapters have no claims record yet (`make book` executes them): "
                   + ", ".join(f"`{name}`" for name in missing) + "."]
     return "\n".join(lines) + "\n"
 
@@ -147,8 +152,9 @@ def status_markdown(runs: list[dict], chapters: dict[str, str] | None = None) ->
     lines = [markdown_table(["chapter", "profile", "device", "seed", "status", "wall time", "peak memory",
                              "finished (UTC)"], rows), "",
              f"Executed chapters: {len(runs)}, {_duration(total)} in total; the largest peak memory is "
-             f"{peak['peak_memory_mb']:.0f} MB (`{peak['chapter']}`). Wall time is the whole papermill run of a "
-             f"chapter (kernel start included); peak memory is the largest resident set of its kernel process."]
+             f"{peak['peak_memory_mb']:.0f} MB (`{peak['chapter']}`). Wall time is the whole "
+             "papermill run of a chapter (kernel start included); peak memory is the largest resident set "
+             "of its kernel process."]
     failed = [r for r in runs if r["status"] != "ok"]
     if failed:
         lines += ["", "Failed chapters (their pages show the output up to the failing cell):", ""]
@@ -172,7 +178,8 @@ def status_markdown(runs: list[dict], chapters: dict[str, str] | None = None) ->
     for package in packages:
         seen: dict[str, list[str]] = {}
         for r in runs:
-            seen.setdefault(r["environment"]["versions"].get(package, "not recorded"), []).append(r["chapter"])
+            seen.setdefault(r["environment"]["versions"].get(package, "not recorded"),
+                            []).append(r["chapter"])
         cell = next(iter(seen)) if len(seen) == 1 else "; ".join(
             f"{v} ({', '.join(names)})" for v, names in seen.items())
         version_rows.append([package, cell])
@@ -183,8 +190,9 @@ def status_markdown(runs: list[dict], chapters: dict[str, str] | None = None) ->
 
 
 def paper_cost_markdown(measurement: dict | None = None) -> str:
-    """The `paper` profile on a GPU: each chapter's network work and GPU hours (``tradeoffs.book.cost``), measured
-    where ``scripts/gpu_check.sh`` ran (``book/gpu_check.json``), else estimated; and what that script measured."""
+    """The `paper` profile on a GPU: each chapter's network work and GPU hours (``tradeoffs.book.cost``),
+    measured where ``scripts/gpu_check.sh`` ran (``book/gpu_check.json``), else estimated; and what that
+    script measured."""
     from tradeoffs.book import cost
 
     measurement = cost.gpu_measurement() if measurement is None else measurement
@@ -192,29 +200,32 @@ def paper_cost_markdown(measurement: dict | None = None) -> str:
     lines = ["## The paper profile on a GPU", ""]
     if measured:
         lines += [(f"Measured by `scripts/gpu_check.sh` on {measured['gpu']} ({measured['date']}, torch "
-                   f"{measured['torch']}): one training step of each network with the paper's objective and batch size."),
+                   f"{measured['torch']}): one training step of each network with the paper's objective and "
+                   "batch size."),
                   "", markdown_table(["model", "objective", "batch", "ms per image pass", "epoch"],
                                      [[f"`{name}`", r["objective"], r["batch_size"],
                                        f"{1e3 * r['seconds_per_pass']:.3g}",
                                        f"{_duration(r['epoch_seconds'])} ({r['epoch']})"]
                                       for name, r in measured["runs"].items()])]
         if measured.get("chapters"):
-            lines += ["", "The chapters' MNIST parts at the paper's settings (CIFAR-10 off), on that GPU:", "",
-                      markdown_table(["chapter", "status", "wall time"],
+            lines += ["", "The chapters' MNIST parts at the paper's settings (CIFAR-10 off), on that GPU:",
+                      "", markdown_table(["chapter", "status", "wall time"],
                                      [[f"`{name}`", r["status"], _duration(r["wall_seconds"])]
                                       for name, r in measured["chapters"].items()])]
     else:
-        lines += [("No GPU run is recorded (`scripts/gpu_check.sh` writes `book/gpu_check.json`), so the hours below "
-                   "are **estimates**: the networks' work counted from the paper's schedule, at the efficiency measured "
-                   "on a CPU applied to a GPU's fp32 peak (`tradeoffs.book.cost`; an order of magnitude, not a forecast).")]
+        lines += [("No GPU run is recorded (`scripts/gpu_check.sh` writes `book/gpu_check.json`), so the "
+                   "hours below are **estimates**: the networks' work counted from the paper's schedule, at "
+                   "the efficiency measured on a CPU applied to a GPU's fp32 peak (`tradeoffs.book.cost`; an "
+                   "order of magnitude, not a forecast).")]
     rows = []
     for chapter in cost.WORK:
         c = cost.paper_cost(chapter, measured or {})
-        rows.append([f"`{chapter}`", ", ".join(f"{arch} {n:.2g}" for arch, n in c.passes.items()) or "no network",
+        rows.append([f"`{chapter}`",
+                     ", ".join(f"{arch} {n:.2g}" for arch, n in c.passes.items()) or "no network",
                      f"{c.flops / 1e15:,.3g}" if c.passes else "-",
-                     f"{float(f'{c.gpu_hours:.2g}'):,g}" if c.passes else "-",
-                     c.basis])
-    lines += ["", markdown_table(["chapter", "image passes (forward + backward)", "PFLOP", "GPU hours", "basis"], rows)]
+                     f"{float(f'{c.gpu_hours:.2g}'):,g}" if c.passes else "-", c.basis])
+    lines += ["", markdown_table(["chapter", "image passes (forward + backward)", "PFLOP", "GPU hours",
+                                  "basis"], rows)]
     return "\n".join(lines)
 
 

@@ -21,7 +21,8 @@ CHAPTERS = ("01_gaussian_tradeoff", "02_robust_features", "03_joint_objective", 
 
 
 def package(chapter: str) -> str:
-    """The subpackage of a chapter: ``01_gaussian_tradeoff`` -> ``tradeoffs.chapters.ch01_gaussian_tradeoff``."""
+    """The subpackage of a chapter: ``01_gaussian_tradeoff``
+    -> ``tradeoffs.chapters.ch01_gaussian_tradeoff``."""
     check_chapter(chapter)
     return f"tradeoffs.chapters.ch{chapter}"
 
@@ -38,8 +39,8 @@ def check_profile(profile: str) -> None:
     if profile not in PROFILES:
         raise ValueError(f"unknown profile {profile!r}; valid profiles: {', '.join(PROFILES)}")
     if dryrun.active() and profile != "paper":
-        raise ValueError(f"a dry run ({dryrun.ENV}=1, make ... DRY_RUN=1) runs the paper profile's code paths; "
-                         f"got profile {profile!r}: use profile 'paper', or unset {dryrun.ENV}")
+        raise ValueError(f"a dry run ({dryrun.ENV}=1, make ... DRY_RUN=1) runs the paper profile's "
+                         f"code paths; got profile {profile!r}: use profile 'paper', or unset {dryrun.ENV}")
 
 
 def settings(chapter: str, profile: str):

@@ -1,4 +1,5 @@
-"""The repository the book points at: one setting, ``repository.url`` and ``repository.branch`` in ``_config.yml``.
+"""The repository the book points at: one setting, ``repository.url`` and ``repository.branch`` in
+``_config.yml``.
 
 Jupyter Book builds the header's launch and repository buttons from that setting. The chapters carry two
 copies of it that Colab needs as plain text: the *Open in Colab* badge in the first cell and the
@@ -37,8 +38,8 @@ class Repository:
 
     def __post_init__(self):
         if not GITHUB.fullmatch(self.url):
-            raise ValueError(f"repository.url in _config.yml must be https://github.com/OWNER/NAME, not {self.url!r} "
-                             "(Colab opens notebooks from GitHub only)")
+            raise ValueError("repository.url in _config.yml must be https://github.com/OWNER/NAME, not "
+                             f"{self.url!r} (Colab opens notebooks from GitHub only)")
 
     @property
     def slug(self) -> str:
@@ -86,7 +87,8 @@ def problems(repository: Repository, notebooks: Path = NOTEBOOKS) -> list[str]:
     for source in _sources(notebooks):
         chapter = source.stem
         for path, text in ((source, source.read_text()),
-                           (source.with_suffix(".ipynb"), "\n".join(_ipynb_cells(source.with_suffix(".ipynb"))))):
+                           (source.with_suffix(".ipynb"),
+                            "\n".join(_ipynb_cells(source.with_suffix(".ipynb"))))):
             for what, pattern, expected in (("Colab badge", BADGE, repository.badge(chapter)),
                                             ("install line", INSTALL, repository.install())):
                 copies = pattern.findall(text)
@@ -117,8 +119,10 @@ def write(repository: Repository, notebooks: Path = NOTEBOOKS) -> list[Path]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tradeoffs.book.repository", description=__doc__.split("\n")[0])
-    parser.add_argument("--check", action="store_true", help="only list the copies that disagree (exit 1 if any)")
+    parser = argparse.ArgumentParser(prog="python -m tradeoffs.book.repository",
+                                     description=__doc__.split("\n")[0])
+    parser.add_argument("--check", action="store_true",
+                        help="only list the copies that disagree (exit 1 if any)")
     args = parser.parse_args(argv)
     repository = read()
     if args.check:

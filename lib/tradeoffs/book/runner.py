@@ -223,7 +223,8 @@ def _memory_gb() -> float | None:
 
 
 def _gpus() -> list[str]:
-    """The CUDA GPUs torch sees (what ``device="auto"`` picks from); torch is already imported by `execute`."""
+    """The CUDA GPUs torch sees (what ``device="auto"`` picks from); torch is already imported by
+    `execute`."""
     torch = sys.modules.get("torch")
     if torch is None or not torch.cuda.is_available():
         return []

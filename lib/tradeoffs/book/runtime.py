@@ -37,7 +37,8 @@ def resolve_device(device: str) -> torch.device:
     if not named:
         raise ValueError(f"unknown device {device!r}; valid devices: {', '.join(DEVICES)}")
     if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"device {device!r} asked for, but torch sees no CUDA GPU; use device='auto' or 'cpu'")
+        raise ValueError(f"device {device!r} asked for, but torch sees no CUDA GPU; use "
+                         "device='auto' or 'cpu'")
     if device == "mps" and not torch.backends.mps.is_available():
         raise ValueError("device 'mps' asked for, but torch sees no Apple GPU; use device='auto' or 'cpu'")
     return torch.device(device)
@@ -69,8 +70,8 @@ def seed_everything(seed: int) -> None:
 def start_chapter(chapter: str, profile: str = "cpu", device: str = "auto", seed: int = 0, *,
                   dry_run: bool = False) -> Run:
     """Validate the papermill parameters, seed, set the figure style and open the claims record
-    (``dry_run``, also set by :func:`tradeoffs.dryrun.active`: a dry run of the profile, whose claims are recorded
-    as ``dry-run``, never reproduced)."""
+    (``dry_run``, also set by :func:`tradeoffs.dryrun.active`: a dry run of the profile, whose claims are
+    recorded as ``dry-run``, never reproduced)."""
     settings = profiles.settings(chapter, profile)
     run = Run(chapter=chapter, profile=profile, device=resolve_device(device), seed=check_seed(seed),
               settings=settings)

@@ -1,7 +1,7 @@
 """The book's one figure style: vector figures at the text column's width, and one colour per training method.
 
-Every chapter calls :func:`use_book_style` (through ``runtime.start_chapter``). In a notebook it also makes the
-figures SVG (vector: sharp at any zoom, text as paths, so they look the same without the book's fonts) and
+Every chapter calls :func:`use_book_style` (through ``runtime.start_chapter``). In a notebook it also makes
+the figures SVG (vector: sharp at any zoom, text as paths, so they look the same without the book's fonts) and
 fits every figure wider than the column to the column before it is drawn, so the text of a figure is shown at
 its size in points (a figure shrunk by the browser shrinks its labels with it).
 """

@@ -1,4 +1,5 @@
-"""Chapter 1's figures: the errors of every hyperplane (Fig. 1), an interactive explorer, the SGD convergence."""
+"""Chapter 1's figures: the errors of every hyperplane (Fig. 1), an interactive explorer, the SGD
+convergence."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ def plot_errors_vs_position(ax, model, eps_p: float, lam: float | None = None) -
     import numpy as np
 
     w = np.linspace(0.0, model.distance, 800)
-    ax.plot(w, 100 * gaussian.standard_error(w, model), color=METHOD_COLORS["standard"], label="standard error")
+    ax.plot(w, 100 * gaussian.standard_error(w, model), color=METHOD_COLORS["standard"],
+            label="standard error")
     ax.plot(w, 100 * gaussian.robust_error(w, model, eps_p), color=METHOD_COLORS["adversarial"],
             label="adversarial error")
     marks = [(gaussian.standard_optimum(model), "$W^*$", ":"),
@@ -71,7 +73,8 @@ def plot_finite_sample(axes, results, targets: dict[str, float], title: str, dis
         color = METHOD_COLORS[method]
         on_segment = lambda r: min(max(r.position, 0.0), distance)  # noqa: E731
         for ax, value in ((position_ax, on_segment), (angle_ax, lambda r: 1 - r.cosine)):
-            ax.scatter([r.n for r in rows], [value(r) for r in rows], color=color, s=12, alpha=0.5, clip_on=False)
+            ax.scatter([r.n for r in rows], [value(r) for r in rows], color=color, s=12, alpha=0.5,
+                       clip_on=False)
             ax.plot(sizes, [np.median([value(r) for r in rows if r.n == n]) for n in sizes], color=color,
                     label=method)
         position_ax.axhline(target, color=color, linestyle="--", linewidth=1)

@@ -79,7 +79,8 @@ def analytic_positions(model: TwoGaussians, eps_p: float, delta_sigma: float,
             "noise": standard_optimum(noisy)}
 
 
-def objectives(eps: float, delta_sigma: float, temperature: float = TEMPERATURE) -> dict[str, train.Objective]:
+def objectives(eps: float, delta_sigma: float,
+               temperature: float = TEMPERATURE) -> dict[str, train.Objective]:
     """The three training methods of Sec. 4.1 on the smoothed 0-1 loss, by name (``METHODS``).
 
     Adversarial: l_inf radius eps, inner maximum by ``attacks.fgsm`` (exact for a linear model) on the
@@ -109,7 +110,8 @@ def train_hyperplanes(model: TwoGaussians, *, d: int, eps: float, delta_sigma: f
     bar = progress(total=seeds * len(sample_sizes) * len(METHODS), disable=not show_progress,
                    desc=f"SGD, sigma=({model.sigma1:g}, {model.sigma2:g})")
     for seed in range(seeds):
-        x_all, y_all = sample_two_gaussians(max(sample_sizes), model, e12, torch.Generator().manual_seed(seed))
+        x_all, y_all = sample_two_gaussians(max(sample_sizes), model, e12,
+                                            torch.Generator().manual_seed(seed))
         x_all, y_all = x_all.to(device), y_all.to(device)
         for n in sample_sizes:
             torch.manual_seed(1000 + seed)
@@ -118,8 +120,8 @@ def train_hyperplanes(model: TwoGaussians, *, d: int, eps: float, delta_sigma: f
                 # adversarial and noise training warm-start from the standard solution
                 classifier = standard_model if method == "standard" else copy.deepcopy(standard_model)
                 train.fit(classifier, x_all[:n], y_all[:n], methods[method], steps=steps,
-                          batch_size=batch_size, lr=lr, cosine=True, generator=torch.Generator().manual_seed(seed),
-                          show_progress=False)
+                          batch_size=batch_size, lr=lr, cosine=True,
+                          generator=torch.Generator().manual_seed(seed), show_progress=False)
                 results.append(_measure(classifier, method, n, seed, model, e12, eps))
                 bar.update()
     bar.close()
@@ -136,7 +138,8 @@ def _measure(classifier: LinearClassifier, method: str, n: int, seed: int, model
 
 
 def soft_margin_svm(model: TsiprasModel, *, eps: float, samples: int, steps: int, seed: int = 0,
-                    batch_size: int = 512, lr: float = 0.1, device: torch.device | str = "cpu") -> torch.Tensor:
+                    batch_size: int = 512, lr: float = 0.1,
+                    device: torch.device | str = "cpu") -> torch.Tensor:
     """Theorem 2.2 of Tsipras et al.: the unit-norm soft-margin SVM trained on samples of Eq. (3).
 
     Minimizes E max(0, 1 - y w.x) over ||w||_2 <= 1, or with eps > 0 its adversarial version
@@ -151,6 +154,7 @@ def soft_margin_svm(model: TsiprasModel, *, eps: float, samples: int, steps: int
     objective = (train.standard(train.hinge_loss) if eps == 0 else
                  train.adversarial(eps=eps, attack=attacks.fgsm, loss=train.hinge_loss, clip=None,
                                    loss_fn=attacks.default_loss))
-    train.fit(svm, x.to(device), y.to(device), objective, steps=steps, batch_size=batch_size, lr=lr, cosine=True,
-              generator=generator, show_progress=False, project=lambda m: m.weight.div_(m.weight.norm().clamp(min=1.0)))
+    train.fit(svm, x.to(device), y.to(device), objective, steps=steps, batch_size=batch_size, lr=lr,
+              cosine=True, generator=generator, show_progress=False,
+              project=lambda m: m.weight.div_(m.weight.norm().clamp(min=1.0)))
     return svm.weight.detach().cpu()

@@ -38,7 +38,8 @@ class TwoGaussians:
 
     def __post_init__(self) -> None:
         if not 0 < self.sigma1 < self.sigma2:
-            raise ValueError(f"need 0 < sigma1 < sigma2 (the paper's convention), got {self.sigma1}, {self.sigma2}")
+            raise ValueError(f"need 0 < sigma1 < sigma2 (the paper's convention), got {self.sigma1}, "
+                             f"{self.sigma2}")
         if self.distance <= 0:
             raise ValueError(f"need ||mu2 - mu1|| > 0, got {self.distance}")
 
@@ -212,7 +213,8 @@ def uniform_on_linf_sphere(n: int, d: int, rng: np.random.Generator) -> np.ndarr
     return points
 
 
-def linf_sphere_norms(n: int, d: int, rng: np.random.Generator, chunk: int = 1 << 22) -> tuple[np.ndarray, np.ndarray]:
+def linf_sphere_norms(n: int, d: int, rng: np.random.Generator,
+                      chunk: int = 1 << 22) -> tuple[np.ndarray, np.ndarray]:
     """||X||_2 and eps_inf / eps = ||X||_1 / ||X||_2 of n points X uniform on the l_inf unit sphere.
 
     (Generated in chunks of about `chunk` numbers, so that large n and d fit in memory.)

@@ -1,4 +1,5 @@
-"""Robust and non-robust features: Tsipras et al. (paper 001, Sec. 2.3 and 3) and Ilyas et al. (paper 002, App. C).
+"""Robust and non-robust features: Tsipras et al. (paper 001, Sec. 2.3 and 3) and Ilyas et al. (paper 002,
+App. C).
 
 * The binary MNIST experiment of 001 Sec. 2.3 / App. A: a linear classifier w.x + b on 5 (label -1) against
   7 (label +1), cross-entropy (logistic) loss, 100 epochs of full-batch gradient descent, standard or
@@ -52,9 +53,10 @@ def linear_worst_case(x: Tensor, y: Tensor, weight: Tensor, eps: float) -> Tenso
 
 def train_linear(x: Tensor, y: Tensor, *, eps: float = 0.0, epochs: int = 100, lr: float | None = None,
                  pixels: Tensor | None = None) -> models.LinearClassifier:
-    """001 App. A.2: f(x) = w.x + b from w = 0, b = 0 by ``epochs`` steps of full-batch gradient descent on the
-    logistic (cross-entropy) loss; adversarial training (001 App. A.3) when ``eps`` > 0, on the exact inner
-    maximum ``linear_worst_case`` (one FGSM step is exact for a linear model, so PGD would find the same).
+    """001 App. A.2: f(x) = w.x + b from w = 0, b = 0 by ``epochs`` steps of full-batch gradient descent on
+    the logistic (cross-entropy) loss; adversarial training (001 App. A.3) when ``eps`` > 0, on the exact
+    inner maximum ``linear_worst_case`` (one FGSM step is exact for a linear model, so PGD would find the
+    same).
 
     ``pixels`` (indices) restricts the model to those input pixels (Fig. 2c): the others are zeroed, so
     their weights stay 0. ``lr`` None: 1/L (``smoothness_step``). Written as a plain loop rather than with
@@ -95,9 +97,12 @@ class LinearResult:
 def linear_table_row(model: nn.Module, train_data: tuple[Tensor, Tensor], test_data: tuple[Tensor, Tensor],
                      eps: float) -> LinearResult:
     """Standard and adversarial accuracy (exact l_inf attack: FGSM on a linear model) and ||w||_1."""
-    rob = lambda x, y: 100 * evaluate.robust_accuracy(model, x, y, eps=eps, attack="fgsm", show_progress=False)
-    return LinearResult(100 * evaluate.accuracy(model, *train_data), 100 * evaluate.accuracy(model, *test_data),
-                        rob(*train_data), rob(*test_data), float(model.weight.detach().abs().sum()))
+    def rob(x: Tensor, y: Tensor) -> float:
+        return 100 * evaluate.robust_accuracy(model, x, y, eps=eps, attack="fgsm", show_progress=False)
+
+    return LinearResult(100 * evaluate.accuracy(model, *train_data),
+                        100 * evaluate.accuracy(model, *test_data), rob(*train_data), rob(*test_data),
+                        float(model.weight.detach().abs().sum()))
 
 
 def feature_label_correlation(x: Tensor, y: Tensor) -> Tensor:
@@ -105,7 +110,8 @@ def feature_label_correlation(x: Tensor, y: Tensor) -> Tensor:
     x, y = x.double(), y.double()
     xc, yc = x - x.mean(0), y - y.mean()
     denominator = xc.norm(dim=0) * yc.norm()
-    return torch.where(denominator > 0, (xc * yc[:, None]).sum(0) / denominator.clamp_min(1e-300), 0.0).float()
+    return torch.where(denominator > 0, (xc * yc[:, None]).sum(0) / denominator.clamp_min(1e-300),
+                       0.0).float()
 
 
 def robust_pixels(x: Tensor, y: Tensor, eps: float) -> Tensor:
@@ -144,8 +150,10 @@ def top_k_curve(train_data: tuple[Tensor, Tensor], test_data: tuple[Tensor, Tens
 # ------------------------------------------------------------------ 001 Sec. 3: what robust models see
 
 
-def large_eps_examples(model: nn.Module, x: Tensor, y: Tensor, *, eps: float, norm: str, steps: int = 100) -> Tensor:
-    """001 Sec. 3.1 / App. A.4: follow the loss gradient (PGD from x, no random start) within a large eps-ball."""
+def large_eps_examples(model: nn.Module, x: Tensor, y: Tensor, *, eps: float, norm: str,
+                       steps: int = 100) -> Tensor:
+    """001 Sec. 3.1 / App. A.4: follow the loss gradient (PGD from x, no random start) within a large
+    eps-ball."""
     return attacks.pgd(model, x, y, eps=eps, norm=norm, steps=steps, random_start=False)
 
 
@@ -156,7 +164,8 @@ def interpolation(x: Tensor, x_adv: Tensor, points: int) -> Tensor:
 
 
 def loss_gradients(model: nn.Module, x: Tensor, y: Tensor) -> Tensor:
-    """001 Sec. 3.3 (Fig. 5): the gradient of each example's loss with respect to its input pixels (eval mode)."""
+    """001 Sec. 3.3 (Fig. 5): the gradient of each example's loss with respect to its input pixels (eval
+    mode)."""
     x = x.detach().clone().requires_grad_(True)
     with attacks.eval_mode(model):
         loss = attacks.default_loss(model(x), y).sum()
@@ -203,7 +212,8 @@ def representation(model: nn.Module) -> Callable[[Tensor], Tensor]:
 def match_representation(model: nn.Module, x_target: Tensor, x_start: Tensor, *, steps: int,
                          step_size: float) -> Tensor:
     """002 Eq. (5) / Fig. 5: x_r = argmin_{z in [0,1]^d} ||g(z) - g(x)||_2, from z = x_start, by normalized
-    gradient descent (each step has l2 length ``step_size``), clipped to [0, 1] after every step (App. C.4)."""
+    gradient descent (each step has l2 length ``step_size``), clipped to [0, 1] after every step
+    (App. C.4)."""
     g = representation(model)
     with attacks.eval_mode(model):
         with torch.no_grad():
@@ -238,8 +248,8 @@ def representation_dataset(model: nn.Module, x: Tensor, y: Tensor, *, steps: int
 def targeted_dataset(model: nn.Module, x: Tensor, y: Tensor, *, eps: float, steps: int, classes: int = 10,
                      mode: str = "rand", seed: int = 0, batch_size: int = 1000) -> tuple[Tensor, Tensor]:
     """002 Fig. 6 (GETNONROBUSTDATASET): x_NR = argmin_{||x' - x||_2 <= eps} L(f(x'), t) by targeted l2 PGD
-    (``attacks.pgd`` with ``target=t``: normalized steps of the default 2.5 eps / steps, from x), relabelled t.
-    Of each example's iterates PGD keeps one the model assigns to t if there is one, else the one with the
+    (``attacks.pgd`` with ``target=t``: normalized steps of the default 2.5 eps / steps, from x), relabelled
+    t. Of each example's iterates PGD keeps one the model assigns to t if there is one, else the one with the
     lowest loss towards t. Memoized (``tradeoffs.store.memoized``): keyed by the model's weights, the data
     and the settings.
 
@@ -267,7 +277,8 @@ def target_success(model: nn.Module, x_adv: Tensor, t: Tensor) -> float:
 def target_success_by_radius(model: nn.Module, x: Tensor, y: Tensor, radii: tuple[float, ...], *, steps: int,
                              mode: str = "det", seed: int = 0) -> dict[float, float]:
     """``target_success`` of ``targeted_dataset`` built on (x, y) at each l2 radius (in %, by radius)."""
-    return {eps: target_success(model, *targeted_dataset(model, x, y, eps=eps, steps=steps, mode=mode, seed=seed))
+    return {eps: target_success(model,
+                                *targeted_dataset(model, x, y, eps=eps, steps=steps, mode=mode, seed=seed))
             for eps in radii}
 
 
@@ -275,7 +286,8 @@ def target_success_by_radius(model: nn.Module, x: Tensor, y: Tensor, radii: tupl
 
 
 def build_model(architecture: str, shape: tuple[int, ...], classes: int = 10) -> nn.Module:
-    """The chapter's classifiers: "mlp" (two hidden layers of 256), or a model of ``tradeoffs.models`` by name."""
+    """The chapter's classifiers: "mlp" (two hidden layers of 256), or a model of ``tradeoffs.models`` by
+    name."""
     if architecture == "mlp":
         return models.MLP(int(torch.tensor(shape).prod()), (256, 256), classes=classes)
     return models.build(architecture, classes=classes)
@@ -298,13 +310,14 @@ class Training:
     momentum: float = 0.9
 
 
-def trained_classifier(name: str, x: Tensor, y: Tensor, training: Training, *, device: torch.device) -> nn.Module:
+def trained_classifier(name: str, x: Tensor, y: Tensor, training: Training, *,
+                       device: torch.device) -> nn.Module:
     """A classifier trained on (x, y) as ``training`` says, through the store (keyed by the call: the data by
     their digest)."""
     fit_kw = {f.name: getattr(training, f.name) for f in dataclasses.fields(training)
               if f.name not in ("architecture", "objective")}
-    return store.fit(lambda: build_model(training.architecture, tuple(x.shape[1:])), (x, y), training.objective,
-                     device=device, name=name, **fit_kw)
+    return store.fit(lambda: build_model(training.architecture, tuple(x.shape[1:])), (x, y),
+                     training.objective, device=device, name=name, **fit_kw)
 
 
 @dataclass
@@ -354,7 +367,8 @@ def training_settings(protocol, method: str, seed: int = 0) -> Training:
         return Training(objective=train.standard(), epochs=p.epochs, **common)
     if method == "l2":
         return Training(objective=train.adversarial(eps=p.robust_eps, norm="l2", steps=p.robust_steps,
-                                                    step_size=p.robust_step_size), epochs=p.robust_epochs, **common)
+                                                    step_size=p.robust_step_size), epochs=p.robust_epochs,
+                        **common)
     raise ValueError(f"method must be 'standard' or 'l2', got {method!r}")
 
 

@@ -59,7 +59,9 @@ def solve_lambda(s: np.ndarray, eps: float) -> float:
         return float("inf")
     s = np.asarray(s, dtype=float)
     target = np.log(eps**2)
-    f = lambda log_lam: np.log(budget(s, np.exp(log_lam))) - target
+    def f(log_lam: float) -> float:
+        return np.log(budget(s, np.exp(log_lam))) - target
+
     lo, hi = -5.0, 5.0
     while f(lo) < 0:
         lo -= 5
@@ -107,7 +109,8 @@ def minimax_numerically(s: np.ndarray, eps: float) -> np.ndarray:
         grad = 0.5 * (-s * (1 + m) ** 2 / sigma + 1)  # d/dlog sigma_i
         return robust_objective(s, sigma, m), grad
 
-    result = optimize.minimize(outer, np.log(s), jac=True, method="L-BFGS-B", options={"gtol": 1e-10, "ftol": 1e-15})
+    result = optimize.minimize(outer, np.log(s), jac=True, method="L-BFGS-B",
+                               options={"gtol": 1e-10, "ftol": 1e-15})
     return np.exp(result.x)
 
 
@@ -130,7 +133,8 @@ def lagrangian_excess_loss(s: np.ndarray, c: float) -> float:
     """Theorem 1: L_adv - L = tr[(I + (C Sigma* - I)^-1)^2] - d at the MLE (mu*, Sigma*), C > 1/sigma_min."""
     s = np.asarray(s, dtype=float)
     if c * s.min() <= 1:
-        raise ValueError(f"Theorem 1 needs C > 1 / sigma_min(Sigma*) = {1 / s.min():.4g} (concavity), got C = {c}")
+        raise ValueError(f"Theorem 1 needs C > 1 / sigma_min(Sigma*) = {1 / s.min():.4g} "
+                         f"(concavity), got C = {c}")
     return float(np.sum((1 + 1 / (c * s - 1)) ** 2) - len(s))
 
 
@@ -190,15 +194,16 @@ def worst_case_cosine_numerically(sigma: np.ndarray) -> float:
 
 def random_covariance(d: int, kappa: float, rng: np.random.Generator) -> np.ndarray:
     """A diagonal Sigma* with condition number exactly ``kappa`` (log-uniform spectrum, trace d)."""
-    s = np.exp(np.r_[0.0, np.log(kappa), rng.uniform(0, np.log(kappa), max(d - 2, 0))][:d]) if d > 1 else np.ones(1)
+    s = np.exp(np.r_[0.0, np.log(kappa),
+                     rng.uniform(0, np.log(kappa), max(d - 2, 0))][:d]) if d > 1 else np.ones(1)
     return s * d / s.sum()
 
 
 @store.memoized
 def theorem2_grid(dims: tuple[int, ...], kappas: tuple[float, ...], eps_grid: np.ndarray, seed: int,
                   brute_force_dims: tuple[int, ...] = (2, 5)) -> list[dict]:
-    """Lemma 4 and Theorem 2 on a grid of (d, kappa(Sigma*), eps): the multiplier lambda, Theorem 2's bounds on
-    it (with tr(Sigma* M^2) = eps^2), the condition numbers of Sigma* and Sigma_r, the residual of Eq. (24)
+    """Lemma 4 and Theorem 2 on a grid of (d, kappa(Sigma*), eps): the multiplier lambda, Theorem 2's bounds
+    on it (with tr(Sigma* M^2) = eps^2), the condition numbers of Sigma* and Sigma_r, the residual of Eq. (24)
     Sigma_r = Sigma* (I + M)^2, the budget residual, and for small d the largest relative difference from
     the brute-force minimax solution (the slow part: memoized, ``tradeoffs.store.memoized``). The random
     covariances are drawn from ``seed``."""
@@ -213,8 +218,9 @@ def theorem2_grid(dims: tuple[int, ...], kappas: tuple[float, ...], eps_grid: np
                 lower, upper = theorem2_lambda_bounds(s, eps**2)
                 brute = (float(np.max(np.abs(minimax_numerically(s, eps) / sigma - 1)))
                          if d in brute_force_dims else None)
-                rows.append({"d": d, "kappa": kappa, "eps": float(eps), "lambda": lam, "lower": lower, "upper": upper,
-                             "kappa_star": condition_number(s), "kappa_robust": condition_number(sigma),
+                rows.append({"d": d, "kappa": kappa, "eps": float(eps), "lambda": lam, "lower": lower,
+                             "upper": upper, "kappa_star": condition_number(s),
+                             "kappa_robust": condition_number(sigma),
                              "eq24_residual": float(np.max(np.abs(sigma / (s * (1 + m) ** 2) - 1))),
                              "budget_residual": abs(float(np.sum(s * m**2)) / eps**2 - 1),
                              "brute_force_gap": brute, "cos_standard": worst_case_cosine(condition_number(s)),

@@ -11,8 +11,8 @@ class IlyasProtocol:
     """Chapter 2: the models and constructed datasets of Ilyas et al. (002 App. C) on one dataset.
 
     The standard model, the l2-robust model (also 001 Fig. 3-5's l2 pair on MNIST) and the classifiers
-    trained on D, D_R, D_NR, D_rand, D_det all use ``architecture`` and the SGD settings below. (001 Fig. 3-5's
-    l_inf pair is the natural and Madry SmallCNNs of ``tradeoffs.recipes``, shared with chapter 4.)
+    trained on D, D_R, D_NR, D_rand, D_det all use ``architecture`` and the SGD settings below. (001
+    Fig. 3-5's l_inf pair is the natural and Madry SmallCNNs of ``tradeoffs.recipes``, shared with chapter 4.)
     """
 
     architecture: str                     # "mlp" (784-256-256-10) or a tradeoffs.models name
@@ -93,6 +93,7 @@ SETTINGS = {
 # The paper profile with every size capped (tradeoffs.dryrun): its code paths, in seconds.
 _DRY_RUN_PROTOCOL = {"train_size": 16, "test_size": 8, "representation_steps": 2, "targeted_steps": 2}
 DRY_RUN = dataclasses.replace(
-    SETTINGS["paper"], top_k=(5, 784), figure_images=2, proxy_images=4, large_eps_steps=2, mle_monte_carlo=20_000,
-    mle_kappas=(2, 10, 100), mnist=dataclasses.replace(SETTINGS["paper"].mnist, **_DRY_RUN_PROTOCOL),
+    SETTINGS["paper"], top_k=(5, 784), figure_images=2, proxy_images=4, large_eps_steps=2,
+    mle_monte_carlo=20_000, mle_kappas=(2, 10, 100),
+    mnist=dataclasses.replace(SETTINGS["paper"].mnist, **_DRY_RUN_PROTOCOL),
     cifar10=dataclasses.replace(SETTINGS["paper"].cifar10, **_DRY_RUN_PROTOCOL))

@@ -44,8 +44,9 @@ class Risks:
 def risks(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float, steps: int, step_size: float,
           batch_size: int = 1000) -> Risks:
     """Classification and adversarial risk (Definition 2, base classifier = label) of ``model`` on (x, y),
-    the adversarial examples by PGD-``steps`` with ``step_size`` (l_inf, one random start, inputs kept in [0, 1]).
-    Memoized (``tradeoffs.store.memoized``): a warm run reads the risks of the same model and data."""
+    the adversarial examples by PGD-``steps`` with ``step_size`` (l_inf, one random start, inputs kept in
+    [0, 1]). Memoized (``tradeoffs.store.memoized``): a warm run reads the risks of the same model and
+    data."""
     wrong_clean, flipped = 0, 0
     for xb, yb in zip(x.split(batch_size), y.split(batch_size)):
         with torch.no_grad():
@@ -62,11 +63,13 @@ def risks(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float, ste
 def train_joint(*, architecture: str, x: torch.Tensor, y: torch.Tensor, lam: float, eps: float, trial: int,
                 settings, device: torch.device, widths: Sequence[int] = (), vgg_width: float = 0.25,
                 steps: int | None = None, step_size: float | None = None) -> nn.Module:
-    """A model trained on Eq. (7) with weight ``lam`` and radius ``eps``, through the store (keyed by this call).
+    """A model trained on Eq. (7) with weight ``lam`` and radius ``eps``, through the store (keyed by this
+    call).
 
-    ``architecture``: "mlp" (ReLU, ``widths``; MNIST) or "vgg11" (``vgg_width`` times VGG11's units; CIFAR-10).
-    ``settings``: the chapter's profile (epochs, batch_size, lr, train_steps, train_step_size, mnist_train).
-    The trial sets the training subset and the initialization. Adam, as the paper names no optimizer.
+    ``architecture``: "mlp" (ReLU, ``widths``; MNIST) or "vgg11" (``vgg_width`` times VGG11's units;
+    CIFAR-10). ``settings``: the chapter's profile (epochs, batch_size, lr, train_steps, train_step_size,
+    mnist_train). The trial sets the training subset and the initialization. Adam, as the paper names no
+    optimizer.
     """
     steps = settings.train_steps if steps is None else steps
     step_size = settings.train_step_size if step_size is None else step_size
@@ -80,7 +83,8 @@ def train_joint(*, architecture: str, x: torch.Tensor, y: torch.Tensor, lam: flo
         raise ValueError(f"unknown architecture {architecture!r}; valid: 'mlp', 'vgg11'")
     return recipes.suggala_fit(build, recipes.suggala_subset(x, y, settings.mnist_train, trial),
                                train.joint(lam=lam, eps=eps, steps=steps, step_size=step_size), trial=trial,
-                               epochs=settings.epochs, batch_size=settings.batch_size, lr=settings.lr, device=device,
+                               epochs=settings.epochs, batch_size=settings.batch_size, lr=settings.lr,
+                               device=device,
                                name=f"joint {architecture} lam={lam:g} eps={eps:g} trial={trial}").model
 
 
@@ -90,8 +94,8 @@ def lambda_sweep(*, lambdas: Sequence[float], trials: int, eps: float, x_train: 
     """Train one model per (lambda, trial) and measure its risks (PGD as in ``settings``): Table 1, Fig. 3."""
     out = {}
     for lam, trial in progress([(lam, t) for lam in lambdas for t in range(trials)], desc=desc):
-        model = train_joint(x=x_train, y=y_train, lam=lam, eps=eps, trial=trial, settings=settings, device=device,
-                            **model_kw)
+        model = train_joint(x=x_train, y=y_train, lam=lam, eps=eps, trial=trial, settings=settings,
+                            device=device, **model_kw)
         out[(lam, trial)] = risks(model, x_test, y_test, eps=eps, steps=settings.eval_steps,
                                   step_size=settings.eval_step_size)
     return out
@@ -103,7 +107,8 @@ def summarize(results: dict[tuple[float, int], Risks]) -> dict[float, dict[str, 
     for lam in sorted({lam for lam, _ in results}):
         rows = [r for (l_, _), r in results.items() if l_ == lam]
         table[lam] = {kind: (float(np.mean([getattr(r, kind) for r in rows])),
-                             float(np.std([getattr(r, kind) for r in rows], ddof=1)) if len(rows) > 1 else float("nan"))
+                             float(np.std([getattr(r, kind) for r in rows],
+                                          ddof=1)) if len(rows) > 1 else float("nan"))
                       for kind in ("classification", "adversarial", "joint")}
     return table
 

@@ -55,7 +55,8 @@ class Mixture:
         if self.low_dimensional:
             support = np.flatnonzero(self.theta)
             x = np.zeros((n, self.p))
-            x[:, support] = y[:, None] * self.theta[support] + self.sigma * rng.standard_normal((n, support.size))
+            noise = self.sigma * rng.standard_normal((n, support.size))
+            x[:, support] = y[:, None] * self.theta[support] + noise
         else:
             x = y[:, None] * self.theta + self.sigma * rng.standard_normal((n, self.p))
         return x, y
@@ -84,7 +85,8 @@ def usual_adversarial_risk(w: np.ndarray, theta: np.ndarray, eps: float | np.nda
 
 def adversarial_risk_bound(w: np.ndarray, theta: np.ndarray, eps: float | np.ndarray,
                            sigma: float = 1.0) -> float | np.ndarray:
-    """Theorem 1.3: R_adv(f_w) <= Phi((||w - theta*||_1 eps - (w - theta*)^T theta*) / (sigma ||w - theta*||_2)).
+    """Theorem 1.3: R_adv(f_w) <= Phi((||w - theta*||_1 eps - (w - theta*)^T theta*) / (sigma ||w -
+    theta*||_2)).
 
     (For w = theta* the right-hand side is undefined; R_adv(f_theta*) = 0 there.)
     """
@@ -96,7 +98,8 @@ def adversarial_risk_bound(w: np.ndarray, theta: np.ndarray, eps: float | np.nda
 
 
 def attackable(w: np.ndarray, theta: np.ndarray, x: np.ndarray, eps: float) -> np.ndarray:
-    """For each row of x: is there ||delta||_inf <= eps with g(x + delta) = g(x) and sign(f_w(x + delta)) != g(x)?
+    """For each row of x: is there ||delta||_inf <= eps with g(x + delta) = g(x) and sign(f_w(x + delta)) !=
+    g(x)?
 
     With g = sign(theta^T x) and m = g theta^T x > 0 (points with m = 0 have measure zero), the best
     attack solves  min_delta g w^T delta  s.t.  g theta^T delta >= -m, ||delta||_inf <= eps.  By LP duality
@@ -110,7 +113,8 @@ def attackable(w: np.ndarray, theta: np.ndarray, x: np.ndarray, eps: float) -> n
 
 def attackable_scores(w: np.ndarray, theta: np.ndarray, score: np.ndarray, base: np.ndarray,
                       eps: float) -> np.ndarray:
-    """``attackable`` from the two projections score = w^T x and base = theta^T x (all that the answer depends on)."""
+    """``attackable`` from the two projections score = w^T x and base = theta^T x (all that the answer depends
+    on)."""
     w, theta = np.asarray(w, float), np.asarray(theta, float)
     nz = theta != 0
     ratios = w[nz] / theta[nz]
@@ -122,16 +126,18 @@ def attackable_scores(w: np.ndarray, theta: np.ndarray, score: np.ndarray, base:
     for start in range(0, mus.size, 256):  # chunks keep memory at n x 256
         chunk = slice(start, start + 256)
         cost = np.minimum(cost, (m[:, None] * mus[None, chunk] + eps * l1[None, chunk]).min(axis=1))
-    # strict: at equality the cheapest attack lands on g's boundary (theta^T (x + delta) = 0), which Definition 2
-    # excludes; the relative slack absorbs rounding when w is parallel to theta (then the two sides are equal)
+    # strict: at equality the cheapest attack lands on g's boundary (theta^T (x + delta) = 0), which
+    # Definition 2 excludes; the relative slack absorbs rounding when w is parallel to theta (then the two
+    # sides are equal)
     return g * score < cost - 1e-9 * (1 + np.abs(cost))
 
 
 def sample_scores(w: np.ndarray, mixture: Mixture, n: int, rng: np.random.Generator
                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """n draws of (w^T x, theta^T x, y) without forming x: given y, the two projections are jointly Gaussian with
-    mean y (w^T theta, ||theta||^2) and covariance sigma^2 [[w_N^T w_N, w_N^T theta], [., ||theta||^2]], where N
-    is the set of noisy coordinates (all of them, or the support of theta for a low-dimensional mixture)."""
+    """n draws of (w^T x, theta^T x, y) without forming x: given y, the two projections are jointly Gaussian
+    with mean y (w^T theta, ||theta||^2) and covariance sigma^2 [[w_N^T w_N, w_N^T theta], [., ||theta||^2]],
+    where N is the set of noisy coordinates (all of them, or the support of theta for a low-dimensional
+    mixture)."""
     w, theta = np.asarray(w, float), mixture.theta
     noisy = theta != 0 if mixture.low_dimensional else np.ones(mixture.p, dtype=bool)
     wn, tn = w[noisy], theta[noisy]
@@ -143,7 +149,8 @@ def sample_scores(w: np.ndarray, mixture: Mixture, n: int, rng: np.random.Genera
 
 def monte_carlo_risks(w: np.ndarray, mixture: Mixture, eps: float, n: int,
                       rng: np.random.Generator) -> dict[str, float]:
-    """Monte Carlo estimates of R_01, G_adv (usual, l_inf) and R_adv (Definition 2, g Bayes) of f_w on n draws.
+    """Monte Carlo estimates of R_01, G_adv (usual, l_inf) and R_adv (Definition 2, g Bayes) of f_w on n
+    draws.
 
     G_adv uses the exact worst case of a linear classifier, delta = -eps y sign(w); R_adv uses ``attackable``
     on the points where f_w agrees with g. Draws are made in the two projections (``sample_scores``).
@@ -165,7 +172,8 @@ def monte_carlo_tolerance(n: int, z: float = 4.0) -> float:
 
 def random_instance(p: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, float]:
     """A random (w, theta*, sigma) for the Theorem 1 check: theta* ~ N(0, I/p) scaled to a random norm in
-    [0.5, 3], w = theta* + noise of comparable size (so the risks are neither 0 nor 1/2), sigma in [0.5, 2]."""
+    [0.5, 3], w = theta* + noise of comparable size (so the risks are neither 0 nor 1/2), sigma in [0.5,
+    2]."""
     theta = rng.standard_normal(p)
     theta *= rng.uniform(0.5, 3.0) / np.linalg.norm(theta)
     w = theta + rng.uniform(0.2, 1.5) * np.linalg.norm(theta) * rng.standard_normal(p) / math.sqrt(p)
@@ -187,14 +195,16 @@ def corollary2_vectors(p: int) -> tuple[np.ndarray, np.ndarray]:
 def corollary2_threshold(p: int | np.ndarray, sigma: float = 1.0) -> float | np.ndarray:
     """The eps above which G_adv(f_theta~) < G_adv(f_theta*) (Corollary 2 holds only there).
 
-    From Theorem 1.2: G(theta*) = Phi(((1 + sqrt(p-1)) eps - 2) / (sqrt 2 sigma)) and G(theta~) = Phi((eps - 1) / sigma);
-    the first exceeds the second iff eps > (2 - sqrt 2) / (1 + sqrt(p - 1) - sqrt 2). (sigma cancels.)
+    From Theorem 1.2: G(theta*) = Phi(((1 + sqrt(p-1)) eps - 2) / (sqrt 2 sigma)) and G(theta~) = Phi((eps -
+    1) / sigma); the first exceeds the second iff eps > (2 - sqrt 2) / (1 + sqrt(p - 1) - sqrt 2). (sigma
+    cancels.)
     """
     p = np.asarray(p, dtype=float)
     return (2 - math.sqrt(2)) / (1 + np.sqrt(p - 1) - math.sqrt(2))
 
 
-def corollary2_risks(p: int | np.ndarray, eps: float | np.ndarray, sigma: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+def corollary2_risks(p: int | np.ndarray, eps: float | np.ndarray,
+                     sigma: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
     """(G_adv(f_theta*), G_adv(f_theta~)) of Corollary 2 by Theorem 1.2, vectorized over p and eps:
     Phi(((1 + sqrt(p-1)) eps - 2) / (sqrt 2 sigma)) and Phi((eps - 1) / sigma)."""
     p, eps = np.asarray(p, dtype=float), np.asarray(eps, dtype=float)
@@ -204,7 +214,8 @@ def corollary2_risks(p: int | np.ndarray, eps: float | np.ndarray, sigma: float 
 # -- Corollary 3 ---------------------------------------------------------------------------------------------
 
 
-def corollary3_instance(p: int, s: int, norm_sq: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def corollary3_instance(p: int, s: int, norm_sq: float,
+                        rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """(theta*, w) of Corollary 3: theta* s-sparse (random direction on its first s coordinates) with
     ||theta*||_2^2 = norm_sq, and w = theta* on those coordinates, random +-1/sqrt(p - s) elsewhere."""
     theta = np.zeros(p)
@@ -221,7 +232,8 @@ def corollary3_eps(norm_sq: float, p: int | np.ndarray, s: int) -> float | np.nd
 
 
 def corollary3_excess_risk(norm_sq: float, sigma: float = 1.0) -> float:
-    """App. C: R_01(f_w) - R*_01 = Phi(-||theta*||^2 / (sigma sqrt(||theta*||^2 + 1))) - Phi(-||theta*|| / sigma)."""
+    """App. C: R_01(f_w) - R*_01 = Phi(-||theta*||^2 / (sigma sqrt(||theta*||^2 + 1))) - Phi(-||theta*|| /
+    sigma)."""
     return float(Phi(-norm_sq / (sigma * math.sqrt(norm_sq + 1))) - Phi(-math.sqrt(norm_sq) / sigma))
 
 
@@ -237,8 +249,8 @@ def corollary3_proof_bound(norm_sq: float, sigma: float = 1.0) -> float:
 
 def gradient_descent_logistic(x: np.ndarray, y: np.ndarray, theta0: np.ndarray, *, steps: int,
                               lr: float) -> np.ndarray:
-    """Full-batch gradient descent on the empirical logistic risk (1/n) sum log(1 + exp(-y theta^T x)) from theta0
-    (Corollary 4; no bias, no regularization), in float32. Returns the final iterate (float64)."""
+    """Full-batch gradient descent on the empirical logistic risk (1/n) sum log(1 + exp(-y theta^T x)) from
+    theta0 (Corollary 4; no bias, no regularization), in float32. Returns the final iterate (float64)."""
     x32, y32 = np.asarray(x, np.float32), np.asarray(y, np.float32)
     theta = np.asarray(theta0, np.float32).copy()
     for _ in range(steps):
@@ -258,6 +270,7 @@ def corollary4_run(p: int, s: int, theta_norm: float, *, n: int, steps: int, lr:
     theta[:s] = head * theta_norm / np.linalg.norm(head)
     mixture = Mixture(theta, sigma, low_dimensional=True)
     x, y = mixture.sample(n, rng)
-    theta0 = (rng.standard_normal(p) / math.sqrt(p - s)).astype(np.float32).astype(np.float64)  # GD runs in float32
+    # gradient descent runs in float32: start from a float32-representable point
+    theta0 = (rng.standard_normal(p) / math.sqrt(p - s)).astype(np.float32).astype(np.float64)
     theta_hat = gradient_descent_logistic(x, y, theta0, steps=steps, lr=lr)
     return {"mixture": mixture, "theta0": theta0, "theta_hat": theta_hat}

@@ -43,7 +43,8 @@ def usual_adversarial_risk_of_threshold(b: np.ndarray, eps: float, model: Square
     b = np.asarray(b, dtype=float)
     lo_pos, lo_neg = model.centre - model.side / 2, -model.centre - model.side / 2
     pos = np.clip((b + eps - lo_pos) / model.side, 0, 1)          # +1 points within eps of (or left of) b
-    neg = np.clip((lo_neg + model.side - (b - eps)) / model.side, 0, 1)  # -1 points within eps of (or right of) b
+    # the -1 points within eps of (or right of) b
+    neg = np.clip((lo_neg + model.side - (b - eps)) / model.side, 0, 1)
     return model.p_positive * pos + (1 - model.p_positive) * neg
 
 

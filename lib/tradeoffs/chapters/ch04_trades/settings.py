@@ -15,15 +15,15 @@ class TradesChapter:
     Sizes are numbers of images (None: the whole split). ``warm_start``: the TRADES models of Tables 3-4
     start from a naturally trained one of their architecture (Alg. 1, line 3 allows a pre-trained start; a
     SmallCNN sweep starts from the natural SmallCNN of ``eps03``, shared with Tables 5-6);
-    the eps = 0.3 models of Tables 5-6 follow ``eps03`` (:class:`tradeoffs.recipes.SmallCNNBudget`, shared with
-    chapter 2) instead.
+    the eps = 0.3 models of Tables 5-6 follow ``eps03`` (:class:`tradeoffs.recipes.SmallCNNBudget`, shared
+    with chapter 2) instead.
     """
 
     toy_samples: int                      # Monte Carlo draws checking Eq. (1) on the Table 1 example
     toy_classifiers: int                  # random piecewise-constant classifiers in the exact check
     fig1_points: int                      # 2-D training points of the Figure 1 picture
     fig1_steps: int                       # full-batch Adam steps per 2-D model
-    lr: float                             # SGD (momentum 0.9, batch 128) of the TRADES / Madry models; paper 0.01
+    lr: float                             # SGD (momentum 0.9, batch 128) of the TRADES/Madry nets; paper 0.01
     natural_lr: float                     # the same for the naturally trained models; paper 0.01
     dropout: float                        # of TradesNet and SmallCNN; the release's 0.5 in the paper profile
     warm_start: bool
@@ -36,7 +36,7 @@ class TradesChapter:
     lambdas: tuple[float, ...]            # paper 2, 3, 4, 5
     sweep_betas: tuple[float, ...]        # Table 4: the 1/lambda values; paper 0.1 ... 5 (ten)
     sweep_architecture: str               # "trades_net" (the paper's, Sec. 5.2) or "small_cnn" (Tables 5-6's)
-    sweep_natural_train: int | None       # the natural TradesNet (a SmallCNN sweep starts from eps03's natural model)
+    sweep_natural_train: int | None       # the natural TradesNet (a SmallCNN sweep starts from eps03's)
     sweep_natural_epochs: int
     sweep_train: int | None
     sweep_epochs: int                     # paper 50
@@ -53,12 +53,12 @@ class TradesChapter:
     pgd_long_steps: int                   # paper 1000
     pgd_long_test: int
     strong_test: int                      # images of the strong (AutoAttack-backed) evaluation
-    strong_apgd_steps: int                # iterations of APGD-CE, of each APGD-T target and of the PGD restarts
+    strong_apgd_steps: int                # iterations of APGD-CE, each APGD-T target, each PGD restart
     strong_targets: int
     strong_restarts: int
     cifar: bool                           # CIFAR-10 parts (Table 4 ResNet-18, Table 5 WRN-34-10)
     cifar_test: int | None
-    eps03: SmallCNNBudget                 # Tables 5-6: the natural, Madry and TRADES SmallCNNs (tradeoffs.recipes)
+    eps03: SmallCNNBudget                 # Tables 5-6: natural, Madry, TRADES SmallCNNs (tradeoffs.recipes)
 
 
 SETTINGS = {
@@ -69,9 +69,9 @@ SETTINGS = {
         binary_test=32, lambdas=(2.0, 3.0, 4.0, 5.0), sweep_betas=(0.1, 5.0), sweep_architecture="small_cnn",
         sweep_natural_train=None, sweep_natural_epochs=0, sweep_train=128, sweep_epochs=1, sweep_steps=2,
         sweep_step_size=0.05, sweep_optimizer="adam", sweep_lr=1e-3, sweep_cosine=True, sweep_eval_steps=3,
-        sweep_test=32, natural_test=64, robust_eval_steps=3, robust_test=32, pgd_long_steps=5, pgd_long_test=8,
-        strong_test=4, strong_apgd_steps=5, strong_targets=2, strong_restarts=1, cifar=False, cifar_test=None,
-        eps03=SMALLCNN_BUDGETS["smoke"]),
+        sweep_test=32, natural_test=64, robust_eval_steps=3, robust_test=32, pgd_long_steps=5,
+        pgd_long_test=8, strong_test=4, strong_apgd_steps=5, strong_targets=2, strong_restarts=1, cifar=False,
+        cifar_test=None, eps03=SMALLCNN_BUDGETS["smoke"]),
     "cpu": TradesChapter(
         toy_samples=100_000, toy_classifiers=200, fig1_points=60, fig1_steps=400, lr=0.02, natural_lr=0.05,
         dropout=0.0, warm_start=True, binary_natural_train=None, binary_natural_epochs=2, binary_train=1_000,
@@ -84,20 +84,20 @@ SETTINGS = {
         cifar_test=None, eps03=SMALLCNN_BUDGETS["cpu"]),
     "paper": TradesChapter(
         toy_samples=1_000_000, toy_classifiers=1_000, fig1_points=60, fig1_steps=1_000, lr=0.01,
-        natural_lr=0.01, dropout=0.5, warm_start=False, binary_natural_train=None, binary_natural_epochs=30, binary_train=None,
-        binary_epochs=30, binary_steps=20, binary_test=None, lambdas=(2.0, 3.0, 4.0, 5.0),
+        natural_lr=0.01, dropout=0.5, warm_start=False, binary_natural_train=None, binary_natural_epochs=30,
+        binary_train=None, binary_epochs=30, binary_steps=20, binary_test=None, lambdas=(2.0, 3.0, 4.0, 5.0),
         sweep_betas=(0.1, 0.2, 0.4, 0.6, 0.8, 1.0, 2.0, 3.0, 4.0, 5.0), sweep_architecture="trades_net",
         sweep_natural_train=None, sweep_natural_epochs=50, sweep_train=None, sweep_epochs=50, sweep_steps=20,
         sweep_step_size=0.01, sweep_optimizer="sgd", sweep_lr=0.01, sweep_cosine=False, sweep_eval_steps=40,
         sweep_test=None, natural_test=None, robust_eval_steps=40, robust_test=None, pgd_long_steps=1000,
-        pgd_long_test=10_000, strong_test=1_000, strong_apgd_steps=100, strong_targets=9, strong_restarts=5, cifar=True,
-        cifar_test=None, eps03=SMALLCNN_BUDGETS["paper"]),
+        pgd_long_test=10_000, strong_test=1_000, strong_apgd_steps=100, strong_targets=9, strong_restarts=5,
+        cifar=True, cifar_test=None, eps03=SMALLCNN_BUDGETS["paper"]),
 }
 
-# The paper profile with every size capped (tradeoffs.dryrun): its code paths, in seconds. The eps = 0.3 SmallCNNs
-# keep the paper's budget (train.fit caps their training), so chapter 2, which reads it from tradeoffs.recipes,
-# shares them as in the paper profile.
+# The paper profile with every size capped (tradeoffs.dryrun): its code paths, in seconds. The eps = 0.3
+# SmallCNNs keep the paper's budget (train.fit caps their training), so chapter 2, which reads it from
+# tradeoffs.recipes, shares them as in the paper profile.
 DRY_RUN = dataclasses.replace(
-    SETTINGS["paper"], toy_samples=2_000, toy_classifiers=20, fig1_points=24, fig1_steps=20, binary_natural_train=16,
-    binary_train=16, binary_test=8, sweep_betas=(0.1, 5.0), sweep_natural_train=16, sweep_train=16, sweep_test=8,
-    robust_test=8, pgd_long_test=4, strong_test=4, cifar_test=4)
+    SETTINGS["paper"], toy_samples=2_000, toy_classifiers=20, fig1_points=24, fig1_steps=20,
+    binary_natural_train=16, binary_train=16, binary_test=8, sweep_betas=(0.1, 5.0), sweep_natural_train=16,
+    sweep_train=16, sweep_test=8, robust_test=8, pgd_long_test=4, strong_test=4, cifar_test=4)

@@ -121,9 +121,10 @@ def sweep_models(settings, *, device: torch.device, seed: int = 0) -> dict[objec
     (Eq. (5); K = ``sweep_steps`` steps of ``sweep_step_size``) on the first ``sweep_train`` images drawn with
     ``seed``, by ``sweep_optimizer`` at ``sweep_lr`` (cosine-decayed when ``sweep_cosine``), batch 128.
 
-    ``settings`` is chapter 4's :class:`~tradeoffs.chapters.ch04_trades.settings.TradesChapter`. On the paper's
-    TradesNet (``sweep_architecture="trades_net"``) the natural model is its own; on the SmallCNN it is the
-    natural SmallCNN of Tables 5-6 (``tradeoffs.recipes.natural_smallcnn``), read from the store, not retrained.
+    ``settings`` is chapter 4's :class:`~tradeoffs.chapters.ch04_trades.settings.TradesChapter`. On the
+    paper's TradesNet (``sweep_architecture="trades_net"``) the natural model is its own; on the SmallCNN it
+    is the natural SmallCNN of Tables 5-6 (``tradeoffs.recipes.natural_smallcnn``), read from the store, not
+    retrained.
     """
     x_train, y_train = data.load_mnist("train")
 
@@ -145,27 +146,28 @@ def sweep_models(settings, *, device: torch.device, seed: int = 0) -> dict[objec
 
 def sweep_model(beta: float, settings, *, natural: nn.Module, device: torch.device,
                 seed: int = 0) -> store.Fitted:
-    """One TRADES model of Table 4 (1/lambda = ``beta``, eps = 0.1), as :func:`sweep_models` trains it from the
-    natural model ``natural``."""
+    """One TRADES model of Table 4 (1/lambda = ``beta``, eps = 0.1), as :func:`sweep_models` trains it from
+    the natural model ``natural``."""
     x_train, y_train = data.load_mnist("train")
     objective = train.trades(beta=beta, eps=EPS_SWEEP, step_size=settings.sweep_step_size,
                              steps=settings.sweep_steps)
     return store.fitted(lambda: models.build(settings.sweep_architecture, dropout=settings.dropout),
                         data.subset(x_train, y_train, settings.sweep_train, seed), objective, device=device,
                         init=natural if settings.warm_start else None, init_seed=seed,
-                        name=f"Table 4 TRADES 1/lambda={beta:g}", epochs=settings.sweep_epochs, batch_size=128,
-                        lr=settings.sweep_lr, optimizer=settings.sweep_optimizer, cosine=settings.sweep_cosine,
-                        seed=seed)
+                        name=f"Table 4 TRADES 1/lambda={beta:g}", epochs=settings.sweep_epochs,
+                        batch_size=128, lr=settings.sweep_lr, optimizer=settings.sweep_optimizer,
+                        cosine=settings.sweep_cosine, seed=seed)
 
 
 def training_rows(fitted: dict[str, store.Fitted]) -> list[list[str]]:
-    """One row per model for a "what this chapter trained" table: its name, where it came from (trained in this
-    run or read from the store) and the wall time of the run that trained it."""
+    """One row per model for a "what this chapter trained" table: its name, where it came from (trained in
+    this run or read from the store) and the wall time of the run that trained it."""
     def duration(seconds: float) -> str:
         return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.1f} min"
 
     return [[name, "read from the store" if f.hit else "trained now",
-             f"{duration(f.record['train_seconds'])} ({f.record['torch_threads']} threads, {f.record['device']})"]
+             f"{duration(f.record['train_seconds'])} ({f.record['torch_threads']} threads, "
+             f"{f.record['device']})"]
             for name, f in fitted.items()]
 
 
@@ -187,8 +189,8 @@ def accuracy_and_loss(model: nn.Module, x_adv: Tensor, y: Tensor) -> tuple[float
 def strong_points(model: nn.Module, x: Tensor, y: Tensor, *, eps: float, batch_size: int = 250,
                   **strong_kw) -> Tensor:
     """The strong evaluation's adversarial examples (``tradeoffs.evaluate.strong_attack``: APGD-CE, APGD-T and
-    PGD with restarts, per example the first that fools ``model``), in batches; checked against the threat model.
-    Memoized, like :func:`pgd_points`."""
+    PGD with restarts, per example the first that fools ``model``), in batches; checked against the threat
+    model. Memoized, like :func:`pgd_points`."""
     out = []
     for xb, yb in zip(x.split(batch_size), y.split(batch_size)):
         x_adv = evaluate.strong_attack(model, xb, yb, eps=eps, **strong_kw)

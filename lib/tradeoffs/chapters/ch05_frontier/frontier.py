@@ -12,9 +12,9 @@ coordinates and strictly better in one.
     front = frontier.pareto_front([(p.clean, p.robust) for p in points])
 
 Standard, Madry and joint runs are the joint objective at lambda = 0, 1 and lambda, trained by chapter 3's
-recipe (``tradeoffs.recipes.suggala_fit``), so the store hands over chapter 3's models wherever the call is the
-same. The training cost of a point is reported two ways: ``train_seconds``, the wall time measured when the
-model was trained (kept in its store entry, so a hit reports the time of the run that trained it, in this
+recipe (``tradeoffs.recipes.suggala_fit``), so the store hands over chapter 3's models wherever the call is
+the same. The training cost of a point is reported two ways: ``train_seconds``, the wall time measured when
+the model was trained (kept in its store entry, so a hit reports the time of the run that trained it, in this
 chapter or another, not 0), and the machine-independent ``gradient_passes``: forward-backward passes over one
 example, examples x epochs x (1 + K) for a method whose inner maximization takes K attack steps, examples x
 epochs for standard and noise training. Each model's evaluation goes through the store too
@@ -59,7 +59,8 @@ class Method:
         if self.kind not in METHODS:
             raise ValueError(f"unknown method {self.kind!r}; valid: {', '.join(METHODS)}")
         if (self.value is None) != (self.kind == "standard"):
-            raise ValueError(f"{self.kind} needs {'no parameter' if self.kind == 'standard' else 'a parameter'}")
+            raise ValueError(f"{self.kind} needs "
+                             f"{'no parameter' if self.kind == 'standard' else 'a parameter'}")
 
     @property
     def label(self) -> str:
@@ -70,10 +71,11 @@ class Method:
 
 
 def methods(settings) -> list[Method]:
-    """The runs of a :class:`tradeoffs.chapters.ch05_frontier.settings.Frontier` profile: standard, then each noise sigma,
-    Madry eps, TRADES 1/lambda and joint lambda."""
+    """The runs of a :class:`tradeoffs.chapters.ch05_frontier.settings.Frontier` profile: standard, then each
+    noise sigma, Madry eps, TRADES 1/lambda and joint lambda."""
     return ([Method("standard")] + [Method("noise", s) for s in settings.noise_sigmas]
-            + [Method("madry", e) for e in settings.madry_eps] + [Method("trades", b) for b in settings.trades_betas]
+            + [Method("madry", e) for e in settings.madry_eps] + [Method("trades",
+                                                                         b) for b in settings.trades_betas]
             + [Method("joint", lam) for lam in settings.joint_lambdas])
 
 
@@ -89,7 +91,8 @@ def attack_eps(method: Method, settings) -> float:
 
 
 def joint_lambda(method: Method) -> float:
-    """Standard training is the joint objective at lambda = 0 and Madry's at lambda = 1 (Suggala et al., Eq. (7))."""
+    """Standard training is the joint objective at lambda = 0 and Madry's at lambda = 1 (Suggala et al.,
+    Eq. (7))."""
     return {"standard": 0.0, "madry": 1.0}.get(method.kind, method.value)
 
 
@@ -181,7 +184,8 @@ def training_data(settings, seed: int, device: torch.device) -> tuple[Tensor, Te
     x, y = data.load_mnist("train")
     xs, ys = recipes.suggala_subset(x, y, settings.train_size, seed)
     xt, yt = data.load_mnist("test")
-    return xs.to(device), ys.to(device), xt[: settings.test_size].to(device), yt[: settings.test_size].to(device)
+    n = settings.test_size
+    return xs.to(device), ys.to(device), xt[:n].to(device), yt[:n].to(device)
 
 
 def sweep(settings, *, device: torch.device, seed: int = 0, show_progress: bool = True) -> list[Point]:
@@ -192,24 +196,27 @@ def sweep(settings, *, device: torch.device, seed: int = 0, show_progress: bool 
     training subset with its own objective (:func:`objective`), then evaluated by :func:`evaluate_point`.
     """
     x, y, xt, yt = training_data(settings, seed, device)
-    build = lambda: models.MLP(784, tuple(settings.widths))
+    def build() -> nn.Module:
+        return models.MLP(784, tuple(settings.widths))
+
     points = []
     bar = progress(methods(settings), desc="frontier", unit="model", disable=not show_progress)
     for method in bar:
-        run = recipes.suggala_fit(build, (x, y), objective(method, settings), trial=seed, epochs=settings.epochs,
-                                  batch_size=settings.batch_size, lr=settings.lr, device=device,
-                                  name=f"frontier {method.label}")
+        run = recipes.suggala_fit(build, (x, y), objective(method, settings), trial=seed,
+                                  epochs=settings.epochs, batch_size=settings.batch_size, lr=settings.lr,
+                                  device=device, name=f"frontier {method.label}")
         result, eval_hit = cached_evaluation(run.model, xt, yt, settings)
         points.append(Point(method=method.kind, value=method.value, label=method.label, clean=result["clean"],
-                            robust=result["strong"], robust_pgd=result["pgd"], robust_large_eps=result["large"],
-                            train_seconds=run.record["train_seconds"],
-                            attack_steps=attack_steps(method, settings), gradient_passes=train_cost(method, settings),
-                            cache_hit=run.hit, eval_seconds=result["seconds"], eval_cached=eval_hit))
+                            robust=result["strong"], robust_pgd=result["pgd"],
+                            robust_large_eps=result["large"], train_seconds=run.record["train_seconds"],
+                            attack_steps=attack_steps(method, settings),
+                            gradient_passes=train_cost(method, settings), cache_hit=run.hit,
+                            eval_seconds=result["seconds"], eval_cached=eval_hit))
     return points
 
 
-EVAL_FIELDS = ("test_size", "eval_eps", "strong_apgd_steps", "strong_targets", "strong_steps", "strong_restarts",
-               "pgd_steps", "pgd_step_size", "large_eps")
+EVAL_FIELDS = ("test_size", "eval_eps", "strong_apgd_steps", "strong_targets", "strong_steps",
+               "strong_restarts", "pgd_steps", "pgd_step_size", "large_eps")
 
 
 def cached_evaluation(model: nn.Module, x: Tensor, y: Tensor, settings) -> tuple[dict, bool]:
@@ -218,7 +225,8 @@ def cached_evaluation(model: nn.Module, x: Tensor, y: Tensor, settings) -> tuple
     execution does not attack the same model with the same attacks again, and a change to the attacks does.
     Returns ({"clean", "strong", "pgd", "large", "seconds"}, whether the store held it)."""
     protocol = {k: getattr(settings, k) for k in EVAL_FIELDS}
-    entry = store.results_dir() / f"frontier.evaluation-{store.key(model, x, y, protocol, store.library_digest())}.pt"
+    key = store.key(model, x, y, protocol, store.library_digest())
+    entry = store.results_dir() / f"frontier.evaluation-{key}.pt"
 
     def evaluation() -> dict:
         started = time.perf_counter()
@@ -239,7 +247,8 @@ def dominates(a: Sequence[float], b: Sequence[float]) -> bool:
 def pareto_front(values: Sequence[Sequence[float]]) -> list[int]:
     """Indices of the points no other point dominates (maximizing every coordinate), in input order.
     Equal points are all kept."""
-    return [i for i, v in enumerate(values) if not any(dominates(w, v) for j, w in enumerate(values) if j != i)]
+    return [i for i, v in enumerate(values) if not any(dominates(w,
+                                                                 v) for j, w in enumerate(values) if j != i)]
 
 
 # ------------------------------------------------------------------------------- presentation
@@ -256,7 +265,8 @@ def dominated_by(values: Sequence[Sequence[float]]) -> list[list[int]]:
     return [[j for j, w in enumerate(values) if j != i and dominates(w, v)] for i, v in enumerate(values)]
 
 
-def plot_frontier(ax, points: Sequence[Point], front: Sequence[int], *, robust_label: str = "robust accuracy (%)"):
+def plot_frontier(ax, points: Sequence[Point], front: Sequence[int], *,
+                  robust_label: str = "robust accuracy (%)"):
     """The natural-vs-robust scatter, one colour and marker per method, the Pareto front as a step line."""
     for kind in METHODS:
         mine = [p for p in points if p.method == kind]
@@ -268,12 +278,13 @@ def plot_frontier(ax, points: Sequence[Point], front: Sequence[int], *, robust_l
                           "noise": "noise (data-randomized)", "standard": "standard"}[kind], zorder=3)
         for p in mine:
             if p.value is not None:
-                ax.annotate(f"{p.value:g}", (p.clean, p.robust), fontsize=7, xytext=(4, 3), textcoords="offset points")
+                ax.annotate(f"{p.value:g}", (p.clean, p.robust), fontsize=7, xytext=(4, 3),
+                            textcoords="offset points")
     on_front = sorted((points[i] for i in front), key=lambda p: p.clean)
-    ax.plot([p.clean for p in on_front], [p.robust for p in on_front], color="0.3", linestyle="--", linewidth=1,
-            label="Pareto front", zorder=2)
-    ax.scatter([p.clean for p in on_front], [p.robust for p in on_front], facecolors="none", edgecolors="k", s=140,
-               linewidths=1, zorder=4)
+    ax.plot([p.clean for p in on_front], [p.robust for p in on_front], color="0.3", linestyle="--",
+            linewidth=1, label="Pareto front", zorder=2)
+    ax.scatter([p.clean for p in on_front], [p.robust for p in on_front], facecolors="none", edgecolors="k",
+               s=140, linewidths=1, zorder=4)
     ax.set(xlabel="clean accuracy (%)", ylabel=robust_label)
     ax.legend(fontsize=8, loc="best")
 
@@ -283,8 +294,8 @@ def plot_cost(ax, points: Sequence[Point]) -> None:
     for kind in METHODS:
         color, marker = METHOD_STYLE[kind]
         mine = [p for p in points if p.method == kind]
-        ax.scatter([p.train_seconds for p in mine], [p.robust for p in mine], marker=marker, s=45, color=color,
-                   zorder=3)
+        ax.scatter([p.train_seconds for p in mine], [p.robust for p in mine], marker=marker, s=45,
+                   color=color, zorder=3)
     ax.set(xscale="log", xlabel="training wall time (s, log scale)",
            ylabel="robust accuracy (%)")
 

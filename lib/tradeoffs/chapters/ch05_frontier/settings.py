@@ -11,9 +11,10 @@ class Frontier:
     """Chapter 5: one accuracy-robustness frontier for every method, on chapter 3's MNIST recipe.
 
     Every run trains ``MLP(784, widths)`` from the same initialization for ``epochs`` epochs of Adam (``lr``,
-    ``batch_size``) on the same ``train_size`` images (chapter 3's subset) with its own objective. Attacks inside
-    training: ``train_steps`` steps of eps / ``step_divisor``, at ``train_eps`` for TRADES and the joint objective,
-    at each ``madry_eps`` for Madry. Where these equal chapter 3's, its models are shared through the store.
+    ``batch_size``) on the same ``train_size`` images (chapter 3's subset) with its own objective. Attacks
+    inside training: ``train_steps`` steps of eps / ``step_divisor``, at ``train_eps`` for TRADES and the
+    joint objective, at each ``madry_eps`` for Madry. Where these equal chapter 3's, its models are shared
+    through the store.
     """
 
     widths: tuple[int, ...]               # hidden units (chapter 3 Fig. 3a: (400,))
@@ -34,7 +35,7 @@ class Frontier:
     strong_targets: int
     strong_steps: int
     strong_restarts: int
-    pgd_steps: int                        # the cheap evaluation beside it (TRADES Table 4: PGD-40, step 0.005)
+    pgd_steps: int                        # the cheap evaluation beside it (TRADES Table 4: PGD-40, 0.005)
     pgd_step_size: float
     large_eps: float                      # PGD-40 (step 0.01) here too: Madry's and TRADES's MNIST eps 0.3
     compare: bool                         # False (smoke): too little training to compare; claims not-run
