@@ -42,7 +42,7 @@ def test_closed_form_optima_are_the_numerical_minimizers(model, eps_p):
 
 
 def test_paper_table1_reproduces():
-    """Table 1 of paper 000, to the printed two decimals (in %)."""
+    """Table 1 of the two-Gaussians paper, to the printed two decimals (in %)."""
     printed = {(3, 6): [(0.09, 10.41), (0.25, 5.58), (0.21, 5.64)],
                (2, 18): [(5.34, 51.86), (8.86, 15.54), (8.04, 16.52)]}
     for (s1, s2), rows in printed.items():

@@ -1,4 +1,4 @@
-"""Issue 3's behaviour of the kernels: attack invariants (hypothesis), monotone attack strength, the
+"""The behaviour of the kernels: attack invariants (hypothesis), monotone attack strength, the
 objectives' special cases, TRADES' batch scaling, checkpoint/resume, seeding (the store: test_store.py)."""
 
 import functools

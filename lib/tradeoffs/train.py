@@ -10,7 +10,7 @@ objective              minimizes                                                
 ``standard()``         E l(f(x), y)                                                 empirical risk
 ``adversarial(eps=)``  E max_{x' in B(x, eps)} l(f(x'), y)                          Madry et al. Eq. (2.1)
 ``trades(beta=, ...)`` E l(f(x), y) + beta * max_{x'} KL(p(x) || p(x'))             TRADES Eq. (5), Alg. 1
-``noise(sigma=)``      E l(f(x + delta), y),  delta ~ N(0, sigma^2 I)               paper 000 Eq. (5)
+``noise(sigma=)``      E l(f(x + delta), y),  delta ~ N(0, sigma^2 I)               two-Gaussians Eq. (5)
 ``joint(lam=, eps=)``  lam * E max_{x'} l(f(x'), y) - (lam - 1) * E l(f(x), y)      Suggala et al. Eq. (7)
 =====================  ===========================================================  ==========================
 
@@ -129,7 +129,7 @@ class Standard(_Printed):
 
 @dataclasses.dataclass(frozen=True, repr=False)
 class Adversarial(_Printed):
-    """Adversarial training (Madry et al. 2018, Eq. (2.1); paper 000, Eq. (4)):
+    """Adversarial training (Madry et al. 2018, Eq. (2.1); the two-Gaussians paper, Eq. (4)):
 
         min E max_{x' in B(x, eps)} l(f(x'), y),
 
@@ -172,7 +172,9 @@ class Trades(_Printed):
 
 @dataclasses.dataclass(frozen=True, repr=False)
 class Noise(_Printed):
-    """Data-randomized training (paper 000, Eq. (5)): min E l(f(x + delta), y), delta ~ N(0, sigma^2 I).
+    """Data-randomized training (the two-Gaussians paper, Eq. (5)):
+
+        min E l(f(x + delta), y),  delta ~ N(0, sigma^2 I).
 
     The noisy input is not clipped to the data range: the papers add unbounded Gaussian noise.
     """

@@ -8,7 +8,8 @@ from tradeoffs.chapters.ch01_gaussian_tradeoff import gaussian
 
 
 def plot_errors_vs_position(ax, model, eps_p: float, lam: float | None = None) -> None:
-    """Figure 1 of paper 000: standard and adversarial error of every hyperplane orthogonal to e12.
+    """Figure 1 of the two-Gaussians paper: standard and adversarial error of every hyperplane orthogonal to
+    e12.
 
     Marks the standard optimum W*, the robust optimum W~* and, if `lam` is given, W*_lambda.
     """
@@ -31,7 +32,7 @@ def plot_errors_vs_position(ax, model, eps_p: float, lam: float | None = None) -
 
 
 def tradeoff_explorer(distance: float = 28.0, d: int = 784):
-    """An ipywidgets explorer of paper 000's model: sigma1, sigma2, the l_inf eps and lambda.
+    """An ipywidgets explorer of the two-Gaussians paper's model: sigma1, sigma2, the l_inf eps and lambda.
 
     eps_inf = 0.5 sqrt(d) eps, as in Sec. 4.2. Needs a live kernel (Jupyter, Colab).
     """

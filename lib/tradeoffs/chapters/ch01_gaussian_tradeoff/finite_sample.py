@@ -1,4 +1,5 @@
-"""Finite samples for paper 000: do linear classifiers trained by SGD find the analytic hyperplanes?
+"""Finite samples for the two-Gaussians paper: do linear classifiers trained by SGD find the analytic
+hyperplanes?
 
 The paper's results assume infinite data and the 0-1 loss. Here each training method of Sec. 4.1
 (standard, adversarial, data-randomized) trains a ``LinearClassifier`` by minibatch SGD on n

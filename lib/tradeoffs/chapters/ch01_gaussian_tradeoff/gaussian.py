@@ -4,7 +4,7 @@ Two models live here, each with its closed forms and a sampler:
 
 * ``TwoGaussians``: the two spherical Gaussians with unequal variances of
   *Towards Understanding the Trade-off Between Accuracy and Adversarial Robustness*
-  (paper 000). Class y = -1 is N(mu1, sigma1^2 I), class y = +1 is N(mu2, sigma2^2 I).
+  (the two-Gaussians paper). Class y = -1 is N(mu1, sigma1^2 I), class y = +1 is N(mu2, sigma2^2 I).
   By Fact 5 the optimal hyperplanes are orthogonal to e12 = (mu2 - mu1) / ||mu2 - mu1||, so
   everything is a function of the position ``w`` where a hyperplane crosses the segment
   from mu1 (at w = 0) to mu2 (at w = ``distance``).
@@ -25,7 +25,7 @@ import torch
 from scipy import optimize
 from scipy.stats import norm
 
-# -- paper 000: two Gaussians with unequal variances ----------------------------------------------
+# -- the two-Gaussians paper: two Gaussians with unequal variances ---------------------------------------
 
 
 @dataclass(frozen=True)

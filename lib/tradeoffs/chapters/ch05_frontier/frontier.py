@@ -1,9 +1,9 @@
 """One accuracy-robustness frontier for every training method of the book (chapter 5).
 
-Standard training, data-randomized (Gaussian noise) training (paper 000, Eq. (5)), Madry et al.'s PGD
-adversarial training (Eq. (2.1)), TRADES (Zhang et al. 2019, Eq. (5), Alg. 1; beta = 1/lambda) and the joint
-objective of Suggala et al. (2019, Eq. (7)) are run on the same MNIST network, the same data and the same
-budget (chapter 3's MNIST recipe: a one-hidden-layer ReLU network, Adam, the same training subset and
+Standard training, data-randomized (Gaussian noise) training (the two-Gaussians paper, Eq. (5)), Madry et
+al.'s PGD adversarial training (Eq. (2.1)), TRADES (Zhang et al. 2019, Eq. (5), Alg. 1; beta = 1/lambda) and
+the joint objective of Suggala et al. (2019, Eq. (7)) are run on the same MNIST network, the same data and the
+same budget (chapter 3's MNIST recipe: a one-hidden-layer ReLU network, Adam, the same training subset and
 initialization), and each model becomes one point (clean accuracy, robust accuracy) evaluated by the same
 attack at the same eps. A point is on the Pareto front when no other point is at least as good in both
 coordinates and strictly better in one.
