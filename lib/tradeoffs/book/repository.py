@@ -1,5 +1,4 @@
-"""The repository the book points at: one setting, ``repository.url`` and ``repository.branch`` in
-``_config.yml``.
+"""The repository the book points at, one setting: ``repository.url`` and ``.branch`` in ``_config.yml``.
 
 Jupyter Book builds the header's launch and repository buttons from that setting. The chapters carry two
 copies of it that Colab needs as plain text: the *Open in Colab* badge in the first cell and the
