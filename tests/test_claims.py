@@ -146,16 +146,20 @@ def test_claims_table_markdown(results):
             claims.claim("trades.eq1.decomposition_gap", 1.11e-14),
             claims.claim("frontier.trades_vs_madry.robust", 100 * stats.difference(0.6, 500, 0.568, 500)),
             claims.claim("trades.table3.lambda2.r_phi", 0.0006)]
-    table = claims.claims_table(rows).splitlines()
-    assert len(table) == 2 + 6  # no common prefix to factor out
+    text = claims.claims_table(rows)
+    table = text.split("\n\n")[0].splitlines()
+    assert len(table) == 2 + 5  # no common prefix to factor out; the claim not run is one line below
     assert table[0].startswith("| claim | kind |") and "tolerance" in table[0] and "reason" in table[0]
     assert all(s in table[2] for s in ("> 99%", "99.87%", "reproduced", "| printed |"))
     assert "-14.03%" in table[3] and "+9.2" in table[3] and "differs" in table[3] and "± 0.01%" in table[3]
-    assert "not run" in table[4] and "| theorem |" in table[4]
-    assert "| 0% |" in table[5] and "e-14" not in table[5] and "float rounding" in table[5]  # no float noise
-    assert all(s in table[6] for s in ("3.20 pp [-2.90, 9.27] (n = 500)", "inconclusive", "| direction |"))
-    assert "0.0006 |" in table[7] and "0.0006 pp" not in table[7] and "pp" not in table[7].split("|")[5]
+    assert "| 0% |" in table[4] and "e-14" not in table[4] and "float rounding" in table[4]  # no float noise
+    assert all(s in table[5] for s in ("3.20 pp [-2.90, 9.27] (n = 500)", "inconclusive", "| direction |"))
+    assert "0.0006 |" in table[6] and "0.0006 pp" not in table[6] and "pp" not in table[6].split("|")[5]
     assert all(line.count("|") == table[0].count("|") for line in table)  # no stray pipe in a reason
+    assert text.split("\n\n")[1] == ("*Not run* in the `cpu` profile (1 claim; not computed in this "
+                                      "profile): `tsipras.theorem2_1.bound_holds`.")
+    full = claims.claims_table(rows, collapse_not_run=False).splitlines()
+    assert len(full) == 2 + 6 and "not run" in full[4] and "| theorem |" in full[4]
     assert claims.format_value(0.0038, "%") == "0.0038%" and claims.format_value(99.0, "%") == "99.00%"
     assert claims.format_value(100.0, "% of d") == "100% of d"
     assert claims.format_value(1.5, "pp", signed=True) == "+1.50 pp"
@@ -198,3 +202,29 @@ def test_chapter_tables_factor_out_the_common_prefix(results):
     assert text.startswith("Claims `tsipras.eq4.averaging.*`:")
     assert "| `standard_accuracy` |" in text and "| `adversarial_accuracy` |" in text
     assert "`tsipras.eq4.averaging.standard_accuracy`" in claims.claims_table(rows, full_ids=True)
+
+
+def test_not_run_claims_collapse_to_one_line_per_reason(results):
+    claims.start_record("01_test", "smoke")
+    rows = [claims.claim("tsipras.eq4.averaging.standard_accuracy", None, why="CIFAR-10 is offline"),
+            claims.claim("tsipras.eq4.averaging.adversarial_accuracy", None, why="CIFAR-10 is offline")]
+    assert claims.claims_table(rows) == ("Claims `tsipras.eq4.averaging.*`:\n\n*Not run* in the `smoke` "
+                                         "profile (2 claims; CIFAR-10 is offline): `standard_accuracy`, "
+                                         "`adversarial_accuracy`.")
+    assert rows[0].reason == "CIFAR-10 is offline"
+
+
+def test_paper_table_cells_are_ours_paper_and_a_mark_at_the_papers_precision(results):
+    claims.start_record("01_test", "cpu")
+    key = "gaussian.table1.sigma3_6."
+    cells = {("standard", "std"): claims.claim(key + "standard_training.std_error", 0.08765),
+             ("standard", "adv"): claims.claim(key + "standard_training.adv_error", 12.0),
+             ("adversarial", "std"): claims.claim(key + "adversarial_training.std_error", None)}
+    text = claims.paper_table(cells, corner="method")
+    lines = text.splitlines()
+    assert lines[0] == "| method | std | adv |"
+    assert lines[2] == "| standard | 0.09 (0.09) ✓ | 12.00 (10.41) ✗ |"
+    assert lines[3] == "| adversarial | not run (0.25) |  |"
+    assert "values in %" in text and ":::{dropdown}" in text and "| tolerance |" not in lines[0]
+    assert claims.paper_cell({"paper": 0.5, "ours": 1e-14, "relation": "=", "tol": 0.05, "interval": None,
+                              "status": "differs", "unit": "%"}) == "0.0 (0.5) ✗"

@@ -49,3 +49,17 @@ def test_method_colours_are_distinct_and_not_in_the_default_cycle():
     assert len(set(colours)) == len(colours)
     assert not set(colours) & set(style.OTHER_COLORS)
     assert {"standard", "adversarial", "noise", "trades", "joint"} <= set(style.METHOD_COLORS)
+
+
+def test_settings_are_one_collapsed_table_with_dotted_names_for_nested_settings():
+    import torch
+    from tradeoffs.book import profiles, runtime
+
+    run = runtime.Run("02_robust_features", "paper", torch.device("cpu"), 0,
+                      profiles.settings("02_robust_features", "paper"))
+    text = runtime.settings_markdown(run)
+    lines = text.splitlines()
+    assert lines[0].startswith(":::{dropdown} Settings: profile `paper`, device `cpu`, seed 0")
+    assert lines[1] == "| setting | value |" and lines[-1] == ":::"
+    assert "| `cifar10.robust_eps` | 0.5 |" in lines  # a nested dataclass, one row per field
+    assert max(len(line) for line in lines) < 200

@@ -147,14 +147,16 @@ def start_record(chapter: str, profile: str, *, dry_run: bool = False) -> Path:
     return path
 
 
-def claim(id: str, ours: float | Estimate | None, *, tol: float | None = None) -> Claim:
+def claim(id: str, ours: float | Estimate | None, *, tol: float | None = None,
+          why: str | None = None) -> Claim:
     """Record our value of the paper's number `id`, decide its status and glue it for the prose.
 
     `ours` is an exact number, an :class:`~tradeoffs.stats.Estimate` for a measured one (an accuracy on n
     test points, a difference of two models on the same points), or None / NaN when this profile could not
     compute it (e.g. CIFAR-10 offline): the claim is then recorded as ``not-run``, never left out.
     The tolerance is the reference's; `tol` is passed only for a reference whose tolerance the run decides
-    (an empty ``tol`` in the CSV, its rule in ``basis``), and is refused for any other.
+    (an empty ``tol`` in the CSV, its rule in ``basis``), and is refused for any other. `why` says why a
+    claim is not run (its reason, shown on the one line a claims table gives the claims not run).
     """
     if not _active:
         raise RuntimeError("no claims record is open: call tradeoffs.start_chapter(...) first")
@@ -171,6 +173,8 @@ def claim(id: str, ours: float | Estimate | None, *, tol: float | None = None) -
     if value is not None and math.isnan(value):
         value, estimate = None, None
     status, reason = decide(ref, value, estimate)
+    if status == "not-run" and why:
+        reason = why
     if value is not None and _active.get("dry_run"):
         status, reason = "dry-run", f"dry run (tiny budget, code path only), never a reproduction; {reason}"
     record = Claim(id=id, kind=ref.kind, paper=ref.value, ours=value,
@@ -333,24 +337,111 @@ def _tolerance_text(tol: float, unit: str) -> str:
     return "float rounding" if tol <= 1e-9 else f"± {format_value(tol, unit, small=True)}"
 
 
-def claims_table(claims: list[Claim | dict], *, full_ids: bool = False) -> str:
+def claims_table(claims: list[Claim | dict], *, full_ids: bool = False, collapse_not_run: bool = True) -> str:
     """A Markdown table of claims: kind, paper, ours with its 95% interval, the tolerance, status and reason.
 
-    In a chapter the ids' common prefix is shown once, above the table; ``full_ids`` (the scorecard) keeps
-    every id whole.
+    In a chapter the ids' common prefix is shown once, above the table, and the claims not run are one line
+    below it that says why (their reasons); ``full_ids`` (the scorecard) keeps every id whole and
+    ``collapse_not_run=False`` keeps a row for every claim.
     """
     from tradeoffs.book.style import markdown_table
 
     claims = [asdict(c) if isinstance(c, Claim) else c for c in claims]
     prefix = "" if full_ids or len(claims) < 2 else _common_prefix([c["id"] for c in claims])
+    shown = [c for c in claims if not (collapse_not_run and c["status"] == "not-run")]
     header = ["claim", "kind", "source", "paper", "ours [95% interval]", "tolerance", "status", "reason"]
     rows = []
-    for c in claims:
+    for c in shown:
         relation = "" if c["relation"] == "=" else c["relation"] + " "
         paper = f"{relation}{format_value(c['paper'], c['unit'], printed=True)}"
         rows.append([f"`{c['id'][len(prefix):]}`", c.get("kind", ""), c["source"], paper, format_ours(c),
                      format_tolerance(c), _badge(c["status"]), c.get("reason", "")])
-    return (f"Claims `{prefix}*`:\n\n" if prefix else "") + markdown_table(header, rows)
+    parts = [f"Claims `{prefix}*`:"] if prefix else []
+    if rows:
+        parts.append(markdown_table(header, rows))
+    parts += not_run_lines([c for c in claims if c not in shown], prefix)
+    return "\n\n".join(parts)
+
+
+def not_run_lines(claims: list[dict], prefix: str = "") -> list[str]:
+    """One line per reason for the claims not run: how many, why, and their ids (less `prefix`)."""
+    by_reason: dict[str, list[str]] = {}
+    for c in claims:
+        reason = c.get("reason") or "not computed in this profile"
+        by_reason.setdefault(reason, []).append(c["id"][len(prefix):])
+    lines = []
+    for reason, ids in by_reason.items():
+        profile = claims[0].get("profile", "")
+        where = f" in the `{profile}` profile" if profile else ""
+        count = "1 claim" if len(ids) == 1 else f"{len(ids)} claims"
+        lines.append(f"*Not run*{where} ({count}; {reason.rstrip('.')}): "
+                     + ", ".join(f"`{i}`" for i in ids) + ".")
+    return lines
+
+
+def show(claims: list[Claim | dict], **options) -> None:
+    """Show a claims table (:func:`claims_table`) in the notebook."""
+    from IPython.display import Markdown, display
+
+    display(Markdown(claims_table(claims, **options)))
+
+
+MARKS = {"reproduced": "✓", "differs": "✗", "inconclusive": "?", "not-run": "not run", "dry-run": "dry run"}
+"""The status mark of a cell of a table in the paper's shape."""
+
+
+def paper_cell(c: Claim | dict) -> str:
+    """ "ours (paper) mark": our value at the paper's printed precision, the paper's number and the status
+    mark (``MARKS``); "not run (paper)" for a claim this profile did not compute."""
+    c = asdict(c) if isinstance(c, Claim) else c
+    relation = "" if c["relation"] == "=" else c["relation"] + " "
+    paper = relation + _number(c["paper"], _paper_decimals(c))
+    if c["ours"] is None:
+        return f"not run ({paper})"
+    return f"{_number(c['ours'], _paper_decimals(c))} ({paper}) {MARKS[c['status']]}"
+
+
+def paper_table(cells: dict[tuple[str, str], Claim | dict], *, corner: str = "", note: str = "") -> str:
+    """A claims table in the paper's shape: `cells` maps (row label, column label) to a claim, in order; each
+    cell is :func:`paper_cell`. Below it: the unit (when every claim has the same), what the marks mean, and
+    the full claims table (interval, tolerance, reason) in a collapsed block."""
+    from tradeoffs.book.style import markdown_table
+
+    rows = list(dict.fromkeys(r for r, _ in cells))
+    columns = list(dict.fromkeys(col for _, col in cells))
+    body = [[r, *(paper_cell(cells[(r, col)]) if (r, col) in cells else "" for col in columns)] for r in rows]
+    claims = [asdict(c) if isinstance(c, Claim) else c for c in cells.values()]
+    units = {c["unit"] for c in claims}
+    unit = f"values in {units.pop()}; " if len(units) == 1 and "" not in units else ""
+    legend = (f"{note + ' ' if note else ''}Each cell: ours (paper), {unit}✓ reproduced, ✗ differs, "
+              "? inconclusive (the rule and tolerance of each are in the table below).")
+    return "\n\n".join([markdown_table([corner, *columns], body), legend,
+                        ":::{dropdown} How each cell was judged: intervals, tolerances, reasons",
+                        claims_table(claims), ":::"])
+
+
+def show_paper_table(cells: dict[tuple[str, str], Claim | dict], **options) -> None:
+    """Show :func:`paper_table` in the notebook."""
+    from IPython.display import Markdown, display
+
+    display(Markdown(paper_table(cells, **options)))
+
+
+def _paper_decimals(c: dict) -> int:
+    """The decimals the paper printed its number with (at least those its tolerance implies, half a unit of
+    the last printed digit), at most 4."""
+    printed = f"{c['paper']:g}"
+    decimals = len(printed.split(".")[1]) if "." in printed and "e" not in printed else 0
+    tol = c.get("tol") or 0
+    if c["relation"] == "=" and 0 < tol < 0.5 and c.get("interval") is None:
+        decimals = max(decimals, math.ceil(-math.log10(2 * tol) - 1e-9))
+    return min(decimals, 4)
+
+
+def _number(value: float, decimals: int) -> str:
+    if abs(value) < 0.5 * 10 ** -decimals:
+        value = 0.0  # no "-0.00", no float noise
+    return f"{value:.{decimals}f}"
 
 
 def _common_prefix(ids: list[str]) -> str:

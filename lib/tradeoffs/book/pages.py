@@ -107,7 +107,8 @@ def scorecard_markdown(records: list[dict], chapters: dict[str, str] | None = No
         intro = (f"{_chapter_link(r['chapter'], chapters)}, profile `{r['profile']}`{dry}: "
                  f"{len(r['claims'])} claims ({counts}); {_by_kind(r['claims'])}.")
         lines += ["", f"## {r['chapter']}", "", intro, ""]
-        lines.append(claims.claims_table(r["claims"], full_ids=True) if r["claims"] else "No claim recorded.")
+        lines.append(claims.claims_table(r["claims"], full_ids=True, collapse_not_run=False)
+                     if r["claims"] else "No claim recorded.")
     if missing:
         lines += ["", "## Not executed", "",
                   "These chapters have no claims record yet (`make book` executes them): "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import numbers
 import random
 import re
@@ -78,7 +79,52 @@ def start_chapter(chapter: str, profile: str = "cpu", device: str = "auto", seed
     seed_everything(run.seed)
     style.use_book_style()
     claims.start_record(chapter, profile, dry_run=dry_run or dryrun.active())
-    print(f"{chapter}: profile={profile}, device={run.device}, seed={run.seed}, torch {torch.__version__}")
-    for field, value in vars(settings).items():
-        print(f"  {field} = {value}")
+    show_settings(run)
     return run
+
+
+def settings_rows(settings: Any, prefix: str = "") -> list[list[str]]:
+    """[name, value] for every setting; a nested settings dataclass gives dotted names (``mnist.epochs``)."""
+    rows = []
+    for field, value in vars(settings).items():
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            rows += settings_rows(value, f"{prefix}{field}.")
+        else:
+            rows.append([f"`{prefix}{field}`", _setting_text(value)])
+    return rows
+
+
+def _setting_text(value: Any) -> str:
+    if isinstance(value, (tuple, list)):
+        return ", ".join(_setting_text(v) for v in value) if value else "none"
+    if isinstance(value, dict):
+        return ", ".join(f"{k}: {_setting_text(v)}" for k, v in value.items()) or "none"
+    if isinstance(value, float):
+        return f"{value:g}"
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return "; ".join(f"{k} = {_setting_text(v)}" for k, v in vars(value).items())
+    return "none" if value is None else str(value).replace("|", "\\|")
+
+
+def settings_markdown(run: Run) -> str:
+    """The run (profile, device, seed, torch) as a collapsed block: the profile's settings, one per row."""
+    table = style.markdown_table(["setting", "value"], settings_rows(run.settings))
+    return (f":::{{dropdown}} Settings: profile `{run.profile}`, device `{run.device}`, seed {run.seed}, "
+            f"torch {torch.__version__}\n{table}\n:::\n")
+
+
+def show_settings(run: Run) -> None:
+    """In a notebook, the collapsed settings table (:func:`settings_markdown`); elsewhere, one line per
+    setting."""
+    try:
+        from IPython import get_ipython
+        from IPython.display import Markdown, display
+    except ImportError:
+        get_ipython = None
+    if get_ipython is not None and get_ipython() is not None:
+        display(Markdown(settings_markdown(run)))
+        return
+    print(f"{run.chapter}: profile={run.profile}, device={run.device}, seed={run.seed}, "
+          f"torch {torch.__version__}")
+    for name, value in settings_rows(run.settings):
+        print(f"  {name.strip('`')} = {value}")

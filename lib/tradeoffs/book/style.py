@@ -101,3 +101,15 @@ def table(header: list[str], rows: list[list]):
     from IPython.display import Markdown
 
     return Markdown(markdown_table(header, rows))
+
+
+def show_figure(figure, key: str) -> None:
+    """Glue `figure` under `key` for the book, where a ``{glue:figure}`` directive numbers it and gives it
+    its caption and alt text, and show it in a live notebook (Jupyter, Colab). The book drops the cell's own
+    output (the cell is tagged ``remove-output``), so the figure is shown once, with its caption."""
+    import matplotlib.pyplot as plt
+
+    from tradeoffs.book.claims import glue
+
+    glue(key, figure)
+    plt.show()
