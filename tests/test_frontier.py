@@ -133,7 +133,7 @@ def model_cache(tmp_path, monkeypatch):
 
 @pytest.mark.skipif(not (data_dir() / "mnist.npz").exists(), reason="MNIST not fetched; run `make data`")
 def test_tiny_sweep_end_to_end(model_cache):
-    tiny = dataclasses.replace(SMOKE, widths=(8,), train_size=32, batch_size=16, test_size=16,
+    tiny = dataclasses.replace(SMOKE, widths=(8,), train_size=32, batch_size=16, clean_size=40, test_size=16,
                                noise_sigmas=(0.3,), madry_eps=(0.1,), trades_betas=(1.0,),
                                joint_lambdas=(2.0,))
     points = frontier.sweep(tiny, device=torch.device("cpu"), seed=0, show_progress=False)
@@ -141,11 +141,19 @@ def test_tiny_sweep_end_to_end(model_cache):
     for p in points:
         assert 0 <= p.robust <= p.clean <= 100 and 0 <= p.robust_pgd <= p.clean
         assert p.train_seconds > 0 and not p.cache_hit
+        # per-example outcomes: clean on clean_size images, the attacks on the first test_size of them
+        assert {k: (v.dtype, len(v)) for k, v in p.correct.items()} == {
+            "clean": (torch.bool, 40), "strong": (torch.bool, 16), "pgd": (torch.bool, 16),
+            "large": (torch.bool, 16)}
+        assert not (p.correct["strong"] & ~p.correct["clean"][:16]).any()  # robust implies right when clean
+        assert p.accuracy("clean").n == 40 and p.accuracy("strong").value == pytest.approx(p.robust)
     assert not any(p.eval_cached for p in points) and all(p.eval_seconds > 0 for p in points)
     again = frontier.sweep(tiny, device=torch.device("cpu"), seed=0, show_progress=False)
     assert all(p.cache_hit and p.eval_cached for p in again)
     assert [p.train_seconds for p in again] == pytest.approx([p.train_seconds for p in points], abs=1e-3)
     assert [(p.clean, p.robust) for p in again] == [(p.clean, p.robust) for p in points]
+    assert all(torch.equal(a.correct[k], b.correct[k])
+               for a, b in zip(again, points) for k in frontier.OUTCOMES)
     other_eps = frontier.sweep(dataclasses.replace(tiny, eval_eps=0.05), device=torch.device("cpu"), seed=0,
                                show_progress=False)
     assert all(p.cache_hit and not p.eval_cached for p in other_eps)  # another protocol: evaluated again
@@ -156,7 +164,12 @@ def test_tiny_sweep_end_to_end(model_cache):
     frontier.plot_cost(ax, points)
     assert ax.get_xscale() == "log"
     plt.close(fig)
+    steps = frontier.front_steps(points, front)
+    assert len(steps) == len(front) - 1
+    header, rows = frontier.step_rows(points, steps)
+    assert len(rows) == len(steps) and all(len(r) == len(header) for r in rows)
     header, rows = frontier.cost_rows(points, front, tiny)
+    assert "l_inf eps = 0.1" in header[2] and "16 images" in header[2]
     assert len(rows) == len(points) and all(len(r) == len(header) for r in rows)
     assert sum(r[header.index("Pareto")] == "yes" for r in rows) == len(front)
     # "dominated by" is filled off the front only
@@ -168,10 +181,14 @@ def test_cached_evaluation_is_read_back_checked_and_recomputed_when_the_library_
     x, y = torch.randn(64, 5), torch.randint(0, 3, (64,))
     model = models.MLP(5, (8,), classes=3)
     calls = []
-    monkeypatch.setattr(frontier, "evaluate_point", lambda *args: calls.append(1) or (0.9, 0.5, 0.6, 0.1))
+    outcomes = {kind: torch.rand(64) < 0.5 for kind in frontier.OUTCOMES}
+    monkeypatch.setattr(frontier, "evaluate_point", lambda *args: calls.append(1) or outcomes)
     first, hit = frontier.cached_evaluation(model, x, y, CPU)
     again, hit2 = frontier.cached_evaluation(model, x, y, CPU)
-    assert (first["strong"], hit, hit2, len(calls)) == (0.5, False, True, 1) and again == first
+    assert (hit, hit2, len(calls)) == (False, True, 1)
+    for kind in frontier.OUTCOMES:  # the per-example outcomes come back as they were, from the checked store
+        assert first[kind].dtype == torch.bool and torch.equal(first[kind], outcomes[kind])
+        assert torch.equal(again[kind], first[kind])
     (record,) = store.results_dir().glob("frontier.evaluation-*.pt")
     record.write_bytes(record.read_bytes().replace(b"\n", b"\n\x00", 1))  # edited: evaluated again
     with pytest.warns(UserWarning, match="corrupt"):
@@ -181,3 +198,52 @@ def test_cached_evaluation_is_read_back_checked_and_recomputed_when_the_library_
         assert frontier.cached_evaluation(model, x, y, CPU)[1] is False and len(calls) == 3
     monkeypatch.setattr(store, "library_digest", lambda: "an edited attack")
     assert frontier.cached_evaluation(model, x, y, CPU)[1] is False and len(calls) == 4
+
+
+# ------------------------------------------------------------------- paired comparisons on the front
+
+
+def _point(label, clean, strong):
+    """A point with the given per-example outcomes (lists of 0/1), robust ones for every outcome kind."""
+    c, r = torch.tensor(clean, dtype=torch.bool), torch.tensor(strong, dtype=torch.bool)
+    return frontier.Point(method="standard", value=None, label=label,
+                          correct={"clean": c, "strong": r, "pgd": r, "large": r}, train_seconds=1.0,
+                          attack_steps=0, gradient_passes=1, cache_hit=False)
+
+
+def test_difference_is_paired_on_the_same_points():
+    """Two models that differ on few images of many are resolved by the paired interval, where the unpaired
+    one (which ignores that they are right on the same images) is not."""
+    from tradeoffs import stats
+    n = 1000
+    base = [1] * 600 + [0] * 400
+    better = [1] * 630 + [0] * 370  # right wherever base is, and on 30 more images
+    a, b = _point("a", [1] * n, better), _point("b", [1] * n, base)
+    d = frontier.difference(a, b)
+    assert d.value == pytest.approx(3.0) and d.method == "Newcombe paired" and d.lo > 0
+    assert 100 * stats.difference(0.63, n, 0.60, n).lo < 0  # unpaired: not resolved
+    assert frontier.difference(b, a).hi < 0
+    with pytest.raises(ValueError, match="same length"):
+        frontier.difference(a, _point("c", [1] * 10, [1] * 10))
+
+
+def test_front_steps_are_ordered_and_resolved_only_when_both_intervals_exclude_zero():
+    accurate = _point("accurate", [1] * 990 + [0] * 10, [1] * 200 + [0] * 800)
+    robust = _point("robust", [1] * 900 + [0] * 100, [1] * 500 + [0] * 500)
+    close = _point("close", [1] * 899 + [0] * 101, [1] * 503 + [0] * 497)  # 3 more robust, 1 less clean
+    points = [robust, close, accurate]
+    front = frontier.pareto_front([(p.clean, p.robust) for p in points])
+    assert sorted(front) == [0, 1, 2]
+    steps = frontier.front_steps(points, front)
+    assert [(points[s.accurate].label, points[s.robust].label) for s in steps] == [
+        ("accurate", "robust"), ("robust", "close")]
+    assert steps[0].resolved and steps[0].clean_gain.value == pytest.approx(9.0)
+    assert steps[0].robust_gain.value == pytest.approx(30.0)
+    assert not steps[1].resolved and steps[1].robust_gain.lo < 0 < steps[1].robust_gain.hi
+    header, rows = frontier.step_rows(points, steps)
+    assert [r[-1] for r in rows] == ["yes", "no: the robust gain and the clean cost within noise"]
+    fig, ax = plt.subplots()
+    frontier.plot_frontier(ax, points, front)
+    styles = [line.get_linestyle() for line in ax.get_lines() if len(line.get_xdata()) == 2]
+    assert styles == ["-", ":"]  # the resolved step solid, the one within noise dotted
+    plt.close(fig)

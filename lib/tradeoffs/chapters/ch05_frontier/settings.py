@@ -29,7 +29,8 @@ class Frontier:
     madry_eps: tuple[float, ...]
     trades_betas: tuple[float, ...]       # 1/lambda
     joint_lambdas: tuple[float, ...]
-    test_size: int                        # the first test images, for every evaluation
+    clean_size: int | None                # clean accuracy: the first test images (None: all 10k)
+    test_size: int                        # robust accuracies: the first test images of those
     eval_eps: float                       # l_inf radius of every robust accuracy
     strong_apgd_steps: int                # the strong evaluation: APGD-CE, APGD-T (targets), PGD x restarts
     strong_targets: int
@@ -45,20 +46,21 @@ SETTINGS = {
     "smoke": Frontier(
         widths=(32,), train_size=200, epochs=1, batch_size=100, lr=1e-3, train_eps=0.1, train_steps=2,
         step_divisor=2, noise_sigmas=(0.3,), madry_eps=(0.1,), trades_betas=(1.0,), joint_lambdas=(2.0,),
-        test_size=32, eval_eps=0.1, strong_apgd_steps=5, strong_targets=2, strong_steps=5, strong_restarts=1,
-        pgd_steps=3, pgd_step_size=0.05, large_eps=0.3, compare=False),
+        clean_size=64, test_size=32, eval_eps=0.1, strong_apgd_steps=5, strong_targets=2, strong_steps=5,
+        strong_restarts=1, pgd_steps=3, pgd_step_size=0.05, large_eps=0.3, compare=False),
     "cpu": Frontier(
         widths=(400,), train_size=2_000, epochs=10, batch_size=100, lr=1e-3, train_eps=0.1, train_steps=5,
         step_divisor=2.5, noise_sigmas=(0.1, 0.3), madry_eps=(0.05, 0.1, 0.2), trades_betas=(1.0, 3.0, 6.0),
-        joint_lambdas=(0.5, 2.0), test_size=500, eval_eps=0.1, strong_apgd_steps=100, strong_targets=3,
-        strong_steps=100, strong_restarts=1, pgd_steps=40, pgd_step_size=0.005, large_eps=0.3, compare=True),
+        joint_lambdas=(0.5, 2.0), clean_size=None, test_size=1_000, eval_eps=0.1, strong_apgd_steps=100,
+        strong_targets=3, strong_steps=100, strong_restarts=1, pgd_steps=40, pgd_step_size=0.005,
+        large_eps=0.3, compare=True),
     "paper": Frontier(
         widths=(400,), train_size=50_000, epochs=50, batch_size=100, lr=1e-3, train_eps=0.1, train_steps=40,
         step_divisor=10, noise_sigmas=(0.1, 0.2, 0.3, 0.5), madry_eps=(0.05, 0.1, 0.15, 0.2, 0.3),
-        trades_betas=(0.5, 1.0, 3.0, 6.0), joint_lambdas=(0.5, 2.0, 5.0), test_size=10_000, eval_eps=0.1,
-        strong_apgd_steps=100, strong_targets=9, strong_steps=100, strong_restarts=5, pgd_steps=40,
-        pgd_step_size=0.005, large_eps=0.3, compare=True),
+        trades_betas=(0.5, 1.0, 3.0, 6.0), joint_lambdas=(0.5, 2.0, 5.0), clean_size=None, test_size=10_000,
+        eval_eps=0.1, strong_apgd_steps=100, strong_targets=9, strong_steps=100, strong_restarts=5,
+        pgd_steps=40, pgd_step_size=0.005, large_eps=0.3, compare=True),
 }
 
 # The paper profile with every size capped (tradeoffs.dryrun): its code paths, in seconds.
-DRY_RUN = dataclasses.replace(SETTINGS["paper"], train_size=16, test_size=8)
+DRY_RUN = dataclasses.replace(SETTINGS["paper"], train_size=16, clean_size=8, test_size=8)
