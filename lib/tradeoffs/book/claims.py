@@ -390,27 +390,32 @@ MARKS = {"reproduced": "✓", "differs": "✗", "inconclusive": "?", "not-run": 
 """The status mark of a cell of a table in the paper's shape."""
 
 
-def paper_cell(c: Claim | dict) -> str:
-    """ "ours (paper) mark": our value at the paper's printed precision, the paper's number and the status
-    mark (``MARKS``); "not run (paper)" for a claim this profile did not compute."""
+def paper_cell(c: Claim | dict, decimals: int | None = None) -> str:
+    """ "ours (paper) mark": our value at the paper's printed precision (or `decimals`), the paper's number
+    and the status mark (``MARKS``); "not run (paper)" for a claim this profile did not compute."""
     c = asdict(c) if isinstance(c, Claim) else c
+    decimals = _paper_decimals(c) if decimals is None else decimals
     relation = "" if c["relation"] == "=" else c["relation"] + " "
-    paper = relation + _number(c["paper"], _paper_decimals(c))
+    paper = relation + _number(c["paper"], decimals)
     if c["ours"] is None:
         return f"not run ({paper})"
-    return f"{_number(c['ours'], _paper_decimals(c))} ({paper}) {MARKS[c['status']]}"
+    return f"{_number(c['ours'], decimals)} ({paper}) {MARKS[c['status']]}"
 
 
 def paper_table(cells: dict[tuple[str, str], Claim | dict], *, corner: str = "", note: str = "") -> str:
     """A claims table in the paper's shape: `cells` maps (row label, column label) to a claim, in order; each
     cell is :func:`paper_cell`. Below it: the unit (when every claim has the same), what the marks mean, and
-    the full claims table (interval, tolerance, reason) in a collapsed block."""
+    the full claims table (interval, tolerance, reason) in a collapsed block. Every number of the table has
+    the precision of the most precise number the paper printed in it (8.50 beside 8.62, not 8.5)."""
     from tradeoffs.book.style import markdown_table
 
+    cells = {key: asdict(c) if isinstance(c, Claim) else c for key, c in cells.items()}
+    claims = list(cells.values())
+    decimals = max(_paper_decimals(c) for c in claims)
     rows = list(dict.fromkeys(r for r, _ in cells))
     columns = list(dict.fromkeys(col for _, col in cells))
-    body = [[r, *(paper_cell(cells[(r, col)]) if (r, col) in cells else "" for col in columns)] for r in rows]
-    claims = [asdict(c) if isinstance(c, Claim) else c for c in cells.values()]
+    body = [[r, *(paper_cell(cells[(r, col)], decimals) if (r, col) in cells else "" for col in columns)]
+            for r in rows]
     units = {c["unit"] for c in claims}
     unit = f"values in {units.pop()}; " if len(units) == 1 and "" not in units else ""
     legend = (f"{note + ' ' if note else ''}Each cell: ours (paper), {unit}✓ reproduced, ✗ differs, "

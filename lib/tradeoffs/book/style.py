@@ -105,11 +105,18 @@ def table(header: list[str], rows: list[list]):
 
 def show_figure(figure, key: str) -> None:
     """Glue `figure` under `key` for the book, where a ``{glue:figure}`` directive numbers it and gives it
-    its caption and alt text, and show it in a live notebook (Jupyter, Colab). The book drops the cell's own
-    output (the cell is tagged ``remove-output``), so the figure is shown once, with its caption."""
+    its caption and alt text. When the book executes the chapter (``tradeoffs.book.runner``) the figure is
+    then closed, so the page shows it once, with its caption; in a live notebook (Jupyter, Colab) it is
+    shown where it is drawn."""
+    import os
+
     import matplotlib.pyplot as plt
 
     from tradeoffs.book.claims import glue
+    from tradeoffs.progress import BATCH_ENV
 
     glue(key, figure)
-    plt.show()
+    if os.environ.get(BATCH_ENV):
+        plt.close(figure)
+    else:
+        plt.show()
