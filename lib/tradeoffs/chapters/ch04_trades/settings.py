@@ -56,6 +56,8 @@ class TradesChapter:
     strong_apgd_steps: int                # iterations of APGD-CE, each APGD-T target, each PGD restart
     strong_targets: int
     strong_restarts: int
+    curve_test: int                       # images of the PGD-k curve (the gradient-masking check of Table 5)
+    curve_steps: tuple[int, ...]          # its k
     cifar: bool                           # CIFAR-10 parts (Table 4 ResNet-18, Table 5 WRN-34-10)
     cifar_test: int | None
     eps03: SmallCNNBudget                 # Tables 5-6: natural, Madry, TRADES SmallCNNs (tradeoffs.recipes)
@@ -70,8 +72,8 @@ SETTINGS = {
         sweep_natural_train=None, sweep_natural_epochs=0, sweep_train=128, sweep_epochs=1, sweep_steps=2,
         sweep_step_size=0.05, sweep_optimizer="adam", sweep_lr=1e-3, sweep_cosine=True, sweep_eval_steps=3,
         sweep_test=32, natural_test=64, robust_eval_steps=3, robust_test=32, pgd_long_steps=5,
-        pgd_long_test=8, strong_test=4, strong_apgd_steps=5, strong_targets=2, strong_restarts=1, cifar=False,
-        cifar_test=None, eps03=SMALLCNN_BUDGETS["smoke"]),
+        pgd_long_test=8, strong_test=4, strong_apgd_steps=5, strong_targets=2, strong_restarts=1,
+        curve_test=8, curve_steps=(1, 2, 5), cifar=False, cifar_test=None, eps03=SMALLCNN_BUDGETS["smoke"]),
     "cpu": TradesChapter(
         toy_samples=100_000, toy_classifiers=200, fig1_points=60, fig1_steps=400, lr=0.02, natural_lr=0.05,
         dropout=0.0, warm_start=True, binary_natural_train=None, binary_natural_epochs=2, binary_train=1_000,
@@ -80,8 +82,8 @@ SETTINGS = {
         sweep_natural_epochs=0, sweep_train=20_000, sweep_epochs=1, sweep_steps=5, sweep_step_size=0.02,
         sweep_optimizer="adam", sweep_lr=1e-3, sweep_cosine=True, sweep_eval_steps=40, sweep_test=2_000,
         natural_test=None, robust_eval_steps=40, robust_test=1_000, pgd_long_steps=1000, pgd_long_test=50,
-        strong_test=500, strong_apgd_steps=100, strong_targets=3, strong_restarts=1, cifar=False,
-        cifar_test=None, eps03=SMALLCNN_BUDGETS["cpu"]),
+        strong_test=1_000, strong_apgd_steps=100, strong_targets=3, strong_restarts=1, curve_test=500,
+        curve_steps=(1, 2, 5, 10, 20, 40, 100), cifar=False, cifar_test=None, eps03=SMALLCNN_BUDGETS["cpu"]),
     "paper": TradesChapter(
         toy_samples=1_000_000, toy_classifiers=1_000, fig1_points=60, fig1_steps=1_000, lr=0.01,
         natural_lr=0.01, dropout=0.5, warm_start=False, binary_natural_train=None, binary_natural_epochs=30,
@@ -91,7 +93,8 @@ SETTINGS = {
         sweep_step_size=0.01, sweep_optimizer="sgd", sweep_lr=0.01, sweep_cosine=False, sweep_eval_steps=40,
         sweep_test=None, natural_test=None, robust_eval_steps=40, robust_test=None, pgd_long_steps=1000,
         pgd_long_test=10_000, strong_test=1_000, strong_apgd_steps=100, strong_targets=9, strong_restarts=5,
-        cifar=True, cifar_test=None, eps03=SMALLCNN_BUDGETS["paper"]),
+        curve_test=1_000, curve_steps=(1, 2, 5, 10, 20, 40, 100, 200), cifar=True, cifar_test=None,
+        eps03=SMALLCNN_BUDGETS["paper"]),
 }
 
 # The paper profile with every size capped (tradeoffs.dryrun): its code paths, in seconds. The eps = 0.3
@@ -100,4 +103,5 @@ SETTINGS = {
 DRY_RUN = dataclasses.replace(
     SETTINGS["paper"], toy_samples=2_000, toy_classifiers=20, fig1_points=24, fig1_steps=20,
     binary_natural_train=16, binary_train=16, binary_test=8, sweep_betas=(0.1, 5.0), sweep_natural_train=16,
-    sweep_train=16, sweep_test=8, robust_test=8, pgd_long_test=4, strong_test=4, cifar_test=4)
+    sweep_train=16, sweep_test=8, robust_test=8, pgd_long_test=4, strong_test=4, curve_test=4,
+    cifar_test=4)

@@ -200,6 +200,15 @@ def strong_points(model: nn.Module, x: Tensor, y: Tensor, *, eps: float, batch_s
 
 
 @store.memoized
+def pgd_steps_curve(model: nn.Module, x: Tensor, y: Tensor, *, eps: float,
+                    steps: tuple[int, ...]) -> dict[int, float]:
+    """Robust accuracy under PGD-k for each k in ``steps`` (``tradeoffs.evaluate.robust_accuracy_curve``,
+    cumulative, step 2.5 eps / k): Athalye et al.'s gradient-masking check, a curve that settles as k grows.
+    Memoized, like :func:`pgd_points`."""
+    return evaluate.robust_accuracy_curve(model, x, y, eps=eps, steps=steps, show_progress=False)
+
+
+@store.memoized
 def pgd_points(model: nn.Module, x: Tensor, y: Tensor, *, eps: float, steps: int, step_size: float,
                batch_size: int = 500, **pgd_kw) -> Tensor:
     """PGD adversarial examples of ``model`` (white-box), in batches; checked against the threat model.
