@@ -92,7 +92,7 @@ test-unit: setup data  ## the fast loop: the tests that execute no chapter and b
 	$(PY) -m pytest -m "not chapter"
 
 check-html: setup  ## open every page of _build/html in headless Chromium (console errors, images); screenshots -> build/screenshots
-	TRADEOFFS_HTML=$(CURDIR)/_build/html $(PY) -m pytest tests/test_browser.py -q
+	TRADEOFFS_HTML=$(CURDIR)/_build/html $(PY) -m pytest tests/book/test_html.py -q
 
 bench: setup  ## our kernels against torchattacks and the authors' TRADES loop, epoch phases, GEMM fraction (-> build/bench.json), speed targets (not part of the tests)
 	@$(PY) -m pip install --quiet --no-deps $(TORCHATTACKS) || \

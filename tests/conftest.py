@@ -1,14 +1,18 @@
-"""Fixtures shared by the book tests: every chapter executed once in the smoke profile, and the book
-built once (strictly) from those executed chapters. test_chapters.py and test_browser.py both use them,
-so a test run executes each chapter and builds the HTML only once."""
+"""Fixtures shared across the test tree: a fresh result cache for the session; every chapter executed once
+in the smoke profile and the book built once (strictly) from those chapters (book/test_runner.py and
+book/test_html.py both use them, so a test run executes each chapter and builds the HTML only once); a claims
+record in a temporary directory; a tiny CIFAR-10 on disk; a small trained MNIST MLP."""
 
 import os
+import pickle
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
+from tradeoffs import data
 from tradeoffs.book import claims, pages, profiles, runner
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -26,6 +30,19 @@ def fresh_result_cache(tmp_path_factory):
         os.environ.pop("TRADEOFFS_RESULT_CACHE")
     else:
         os.environ["TRADEOFFS_RESULT_CACHE"] = saved
+
+
+@pytest.fixture(scope="module")
+def single_thread():
+    """One torch intra-op thread for a module's tests (``pytestmark = pytest.mark.usefixtures(...)``): their
+    tensors are small, and on 2 cores shared with other work two threads spin-wait for each other
+    (measured on a loaded machine: test_models.py took 87 s with one thread, 376 s with two)."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
 
 
 @pytest.fixture(scope="session")
@@ -86,3 +103,46 @@ def mnist_mlp():
     model.zero_grad(set_to_none=True)
     x_test, y_test = load_mnist("test")
     return model.eval(), x_test[:500], y_test[:500]
+
+
+@pytest.fixture
+def results(tmp_path, monkeypatch):
+    """A claims-results directory of its own (``claims.RESULTS_ENV``) and no open claims record."""
+    monkeypatch.setenv(claims.RESULTS_ENV, str(tmp_path))
+    monkeypatch.setattr(claims, "_active", {})
+    return tmp_path
+
+
+LABEL_NAMES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+
+
+def write_tiny_cifar10(data_root: Path, per_batch: int = 10, test: int = 10, seed: int = 0) -> Path:
+    """Write a tiny CIFAR-10 in torchvision's on-disk format under
+    ``<data_root>/torchvision/cifar-10-batches-py`` and return that folder: ``data_batch_1..5``,
+    ``test_batch`` and ``batches.meta``, each a pickled dict as the authors' archive holds them (``data``:
+    uint8 [N, 3072], rows of 1024 red, green, blue values; ``labels``: a list of ints; ``batch_label``,
+    ``filenames``), and the SHA-256 record that ``tradeoffs.data.fetch_cifar10`` writes for the real archive,
+    so ``load_cifar10`` reads it exactly as it reads the real one. The images are random, each class with its
+    own mean colour (so a model can learn something); labels cycle over 0..9."""
+    folder = Path(data_root) / "torchvision" / data.CIFAR10_FOLDER
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    sizes = {name: per_batch for name in data.CIFAR10_FILES["train"]} | {"test_batch": test}
+    for i, (name, n) in enumerate(sizes.items()):
+        labels = [(i + j) % 10 for j in range(n)]
+        colour = np.repeat(np.array(labels)[:, None] * 20 + 30, 3072, axis=1)
+        pixels = np.clip(colour + rng.integers(-30, 31, (n, 3072)), 0, 255).astype(np.uint8)
+        batch = {"batch_label": f"tiny {name}", "labels": labels, "data": pixels,
+                 "filenames": [f"tiny_{name}_{j}.png" for j in range(n)]}
+        # protocol 4: bytes pickled as bytes (protocol 2 would name _codecs.encode, which the loader refuses)
+        (folder / name).write_bytes(pickle.dumps(batch, protocol=4))
+    meta = {"num_cases_per_batch": per_batch, "label_names": LABEL_NAMES, "num_vis": 3072}
+    (folder / data.CIFAR10_META).write_bytes(pickle.dumps(meta, protocol=4))
+    data.write_cifar10_checksums(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_cifar10():
+    """:func:`write_tiny_cifar10`, for tests that need a CIFAR-10 on disk."""
+    return write_tiny_cifar10

@@ -1,5 +1,6 @@
-"""Tests for tradeoffs.attacks: threat-model invariants, exact answers on linear models,
-attack strength ordering, restarts, side effects on the model, and argument validation."""
+"""Tests for tradeoffs.attacks: threat-model invariants (also on random inputs, hypothesis), exact answers on
+linear models, attack strength ordering and monotone strength in eps, steps and restarts, side effects on the
+model, argument validation, the untargeted reference outputs and the targeted mode."""
 
 from __future__ import annotations
 
@@ -9,20 +10,16 @@ from pathlib import Path
 import pytest
 import torch
 import torch.nn.functional as F
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from torch import nn
+from tradeoffs import attacks, train
 from tradeoffs.attacks import default_loss, fgsm, pgd, trades_attack
 
 TOL = 1e-6
 
 
-@pytest.fixture(autouse=True, scope="module")
-def single_thread():
-    """The tensors here are tiny: intra-op threading only adds overhead (and stalls badly on a
-    busy machine)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -620,3 +617,105 @@ def test_early_stop_leaves_the_random_stream_as_without(mnist_mlp):
         pgd(model, x[:50], y[:50], eps=0.5, steps=5, restarts=3, early_stop=early_stop)
         states[early_stop] = torch.get_rng_state()
     assert torch.equal(states[True], states[False])
+
+
+# ------------------------------------------------- properties on random inputs and a small trained MLP
+
+
+def seeded_mlp(d_in: int = 12, classes: int = 3, dropout: float = 0.0, seed: int = 0) -> nn.Module:
+    torch.manual_seed(seed)
+    return nn.Sequential(nn.Flatten(), nn.Linear(d_in, 32), nn.ReLU(), nn.Dropout(dropout),
+                         nn.Linear(32, classes))
+
+
+def uniform_data(n: int = 64, d: int = 12, classes: int = 3, seed: int = 0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.rand(n, d, generator=g), torch.randint(0, classes, (n,), generator=g)
+
+
+def robust_accuracy(model, x, y, **pgd_kw) -> float:
+    x_adv = attacks.pgd(model, x, y, **pgd_kw)
+    with torch.no_grad():
+        return (model(x_adv).argmax(1) == y).float().mean().item()
+
+
+@settings(max_examples=40, deadline=None)
+@given(eps=st.floats(0.0, 2.0), norm=st.sampled_from(["linf", "l2"]), n=st.integers(1, 6),
+       shape=st.sampled_from([(12,), (3, 4), (1, 2, 6)]), attack=st.sampled_from(["fgsm", "pgd", "trades"]),
+       seed=st.integers(0, 2**16))
+def test_attacks_stay_in_the_ball_and_the_box(eps, norm, n, shape, attack, seed):
+    torch.manual_seed(seed)
+    x = torch.rand(n, *shape)
+    x[0].view(-1)[0] = 0.0  # pixels on the box's edges
+    x[-1].view(-1)[-1] = 1.0
+    y = torch.randint(0, 3, (n,))
+    model = seeded_mlp()
+    kw = {"eps": eps, "norm": norm}
+    x_adv = {"fgsm": lambda: attacks.fgsm(model, x, y, **kw),
+             "pgd": lambda: attacks.pgd(model, x, y, steps=3, restarts=2, **kw),
+             "trades": lambda: attacks.trades_attack(model, x, steps=3, **kw)}[attack]()
+    delta = (x_adv - x).reshape(n, -1)
+    size = delta.abs().amax(1) if norm == "linf" else delta.norm(dim=1)
+    assert x_adv.shape == x.shape
+    assert bool((size <= eps * (1 + 1e-5) + 1e-6).all())
+    assert x_adv.min() >= 0 and x_adv.max() <= 1
+    if eps == 0:
+        assert torch.equal(x_adv, x)
+
+
+@pytest.fixture(scope="module")
+def trained():
+    x, y = uniform_data(256)
+    model = train.fit(seeded_mlp(), x, y, train.standard(), epochs=30, batch_size=64, lr=0.1,
+                      show_progress=False)
+    return model, x, y
+
+
+@pytest.mark.parametrize("norm,eps_grid",
+                         [("linf", (0.0, 0.02, 0.05, 0.1, 0.2)), ("l2", (0.0, 0.1, 0.3, 0.6))])
+def test_robust_accuracy_never_increases_with_eps(trained, norm, eps_grid):
+    model, x, y = trained
+    accuracies = []
+    for eps in eps_grid:
+        torch.manual_seed(0)  # the same random start direction for every eps, scaled
+        accuracies.append(robust_accuracy(model, x, y, eps=eps, norm=norm, steps=10,
+                                          step_size=eps / 4 + 1e-9))
+    assert accuracies == sorted(accuracies, reverse=True), accuracies
+    assert accuracies[0] > accuracies[-1]
+
+
+@pytest.mark.parametrize("norm,eps", [("linf", 0.08), ("l2", 0.4)])
+def test_more_steps_or_restarts_never_raise_robust_accuracy(trained, norm, eps):
+    """At a fixed step size and seed, a longer run visits the shorter run's iterates and keeps any
+    adversarial example it found; a run with more restarts contains the one with fewer."""
+    model, x, y = trained
+    by_steps, by_restarts = [], []
+    for steps in (1, 2, 5, 10, 20):
+        torch.manual_seed(1)
+        by_steps.append(robust_accuracy(model, x, y, eps=eps, norm=norm, steps=steps, step_size=eps / 8))
+    for restarts in (1, 2, 4):
+        torch.manual_seed(1)
+        by_restarts.append(robust_accuracy(model, x, y, eps=eps, norm=norm, steps=5, restarts=restarts))
+    assert by_steps == sorted(by_steps, reverse=True) and by_steps[0] > by_steps[-1], by_steps
+    assert by_restarts == sorted(by_restarts, reverse=True), by_restarts
+
+
+def test_early_stop_gives_the_same_robust_accuracy(trained):
+    model, x, y = trained
+    wrong = []
+    for early_stop in (False, True):
+        torch.manual_seed(2)
+        x_adv = attacks.pgd(model, x, y, eps=0.08, steps=10, restarts=3, early_stop=early_stop)
+        assert (x_adv - x).abs().max() <= 0.08 + 1e-6
+        with torch.no_grad():
+            wrong.append(model(x_adv).argmax(1) != y)
+    assert torch.equal(wrong[0], wrong[1])
+
+
+def test_dropout_model_gets_a_deterministic_attack():
+    """Attacks run in eval mode: with dropout, two runs from the same start agree, and train mode is
+    restored."""
+    model = seeded_mlp(dropout=0.5).train()
+    x, y = uniform_data(16)
+    runs = [attacks.pgd(model, x, y, eps=0.1, steps=5, random_start=False) for _ in range(2)]
+    assert torch.equal(runs[0], runs[1]) and model.training

@@ -1,4 +1,5 @@
-"""Tests for tradeoffs.data: restricted unpickling, checksums, MNIST fetch/load, CIFAR-10 errors, CLI."""
+"""Tests for tradeoffs.data: restricted unpickling, checksums, MNIST fetch/load, digit pairs, CIFAR-10 errors,
+CLI."""
 
 from __future__ import annotations
 
@@ -16,7 +17,6 @@ import numpy as np
 import pytest
 import torch
 import torchvision
-from tiny_cifar import write_tiny_cifar10
 from tradeoffs import data, paths
 from tradeoffs.book import claims
 
@@ -412,8 +412,8 @@ def test_cifar10_offline_is_data_unavailable_naming_the_fix(monkeypatch, isolate
     assert data.main(["cifar10"]) == 1
 
 
-def test_tiny_cifar10_loads_as_nchw_floats_like_torchvision(isolated_data_dir, monkeypatch):
-    folder = write_tiny_cifar10(isolated_data_dir, per_batch=6, test=4)
+def test_tiny_cifar10_loads_as_nchw_floats_like_torchvision(isolated_data_dir, tiny_cifar10, monkeypatch):
+    folder = tiny_cifar10(isolated_data_dir, per_batch=6, test=4)
     x, y = data.load_cifar10("train")
     assert x.shape == (30, 3, 32, 32) and x.dtype == torch.float32 and y.dtype == torch.int64
     assert 0 <= float(x.min()) and float(x.max()) <= 1 and y.tolist()[:7] == [0, 1, 2, 3, 4, 5, 1]
@@ -426,8 +426,8 @@ def test_tiny_cifar10_loads_as_nchw_floats_like_torchvision(isolated_data_dir, m
     assert y.tolist() == reference.targets and reference.classes[0] == "airplane"
 
 
-def test_cifar10_corrupt_or_missing_file_is_an_error_naming_the_fetch(isolated_data_dir):
-    folder = write_tiny_cifar10(isolated_data_dir, per_batch=2, test=2)
+def test_cifar10_corrupt_or_missing_file_is_an_error_naming_the_fetch(isolated_data_dir, tiny_cifar10):
+    folder = tiny_cifar10(isolated_data_dir, per_batch=2, test=2)
     blob = bytearray((folder / "test_batch").read_bytes())
     blob[-10] ^= 0xFF
     (folder / "test_batch").write_bytes(bytes(blob))
@@ -438,16 +438,16 @@ def test_cifar10_corrupt_or_missing_file_is_an_error_naming_the_fetch(isolated_d
         data.load_cifar10("train")
 
 
-def test_cifar10_batches_are_unpickled_restricted(isolated_data_dir):
-    folder = write_tiny_cifar10(isolated_data_dir, per_batch=2, test=2)
+def test_cifar10_batches_are_unpickled_restricted(isolated_data_dir, tiny_cifar10):
+    folder = tiny_cifar10(isolated_data_dir, per_batch=2, test=2)
     (folder / "test_batch").write_bytes(pickle.dumps({"data": os.system, "labels": []}))
     data.write_cifar10_checksums(folder)  # the checksum matches: the unpickler itself must refuse it
     with pytest.raises(data.DataError, match="refusing to load global (posix|nt).system"):
         data.load_cifar10("test")
 
 
-def test_cifar10_wrong_layout_is_refused(isolated_data_dir):
-    folder = write_tiny_cifar10(isolated_data_dir, per_batch=2, test=2)
+def test_cifar10_wrong_layout_is_refused(isolated_data_dir, tiny_cifar10):
+    folder = tiny_cifar10(isolated_data_dir, per_batch=2, test=2)
     (folder / "test_batch").write_bytes(pickle.dumps({"data": np.zeros((2, 3072), np.float32),
                                                       "labels": [0, 1]},
                                                      protocol=4))
@@ -456,8 +456,9 @@ def test_cifar10_wrong_layout_is_refused(isolated_data_dir):
         data.load_cifar10("test")
 
 
-def test_cifar10_copied_files_are_checked_against_the_official_md5s(isolated_data_dir, monkeypatch):
-    write_tiny_cifar10(isolated_data_dir, per_batch=2, test=2)  # files present: no download is attempted
+def test_cifar10_copied_files_are_checked_against_the_official_md5s(isolated_data_dir, tiny_cifar10,
+                                                                    monkeypatch):
+    tiny_cifar10(isolated_data_dir, per_batch=2, test=2)  # files present: no download is attempted
     monkeypatch.setattr(torchvision.datasets, "CIFAR10", OfflineCIFAR10)
     with pytest.raises(data.DataError, match="official CIFAR-10 archive's MD5s"):
         data.fetch_cifar10()
@@ -502,3 +503,15 @@ def test_real_mnist(monkeypatch):
         assert len(per_class) == 10 and per_class.sum() == n and per_class.min() > 0.08 * n
         counts += n
     assert counts == 70_000
+
+
+@pytest.mark.skipif(not (data.data_dir() / "mnist.npz").exists(), reason="MNIST not fetched; run `make data`")
+def test_digit_pair_labels_and_subset():
+    x, y = data.digit_pair("test", (1, 3), 100, seed=0)
+    assert x.shape == (100, 1, 28, 28) and set(y.unique().tolist()) <= {-1.0, 1.0}
+    x_again, _ = data.digit_pair("test", (1, 3), 100, seed=0)
+    assert torch.equal(x, x_again)
+    flat, labels = data.digit_pair("test", (1, 3), flatten=True)
+    assert flat.shape[1] == 784 and torch.equal(labels == 1.0, data.load_mnist("test", digits=(1, 3))[1] == 3)
+    n_all = len(flat)
+    assert 2000 < n_all < 2300  # 1135 ones + 1010 threes in the official test set

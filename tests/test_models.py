@@ -22,6 +22,7 @@ from tradeoffs.models import (
     SmallCNN,
     TradesNet,
     build,
+    fixed_linear,
 )
 
 MNIST = (1, 28, 28)
@@ -41,14 +42,7 @@ CASES = [
 IDS = [f"{name}-{'x'.join(map(str, shape))}" for name, _, shape in CASES]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def single_thread():
-    """One intra-op thread: on 2 cores shared with other work, two threads spin-wait for each other
-    (measured on a loaded machine: this file took 87 s with one thread, 376 s with two)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 _PRISTINE: dict = {}
@@ -324,3 +318,14 @@ def test_binary_nets_train_with_the_hinge_loss(name):
                       train.adversarial(eps=EPS, steps=1, loss=train.hinge_loss)):
         (loss,) = one_batch(model, objective, MNIST, binary=True)
         assert math.isfinite(loss)
+
+
+def test_linear_classifier_and_fixed_linear():
+    clf = LinearClassifier(5)
+    with torch.no_grad():
+        clf.weight.copy_(torch.tensor([3.0, 4.0, 0, 0, 0]))
+        clf.bias.fill_(-1.0)
+    x = torch.tensor([[1.0, 1.0, 9, 9, 9]])
+    assert clf(x).item() == pytest.approx(3 / 5 + 4 / 5 - 1)
+    fixed = fixed_linear([1.0, -2.0], bias=0.5)
+    assert fixed(torch.tensor([[1.0, 1.0]])).item() == pytest.approx(-0.5)

@@ -11,13 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 from tradeoffs import attacks, train
 
-
-@pytest.fixture(autouse=True, scope="module")
-def single_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 def plain_cnn() -> nn.Module:

@@ -1,4 +1,5 @@
-"""The built book as a reader gets it: every page opened in headless Chromium from a local server.
+"""The HTML book: built strictly (``-n -W``, as ``make html`` does) from the smoke chapters, then as a reader
+gets it: every page opened in headless Chromium from a local server.
 
 A page fails on: a load that does not succeed, a console error or uncaught exception, a local resource
 that does not load (script, stylesheet, image, font), or an image that is missing or empty (no pixels,
@@ -11,7 +12,7 @@ keeps its status column on screen. Full-page PNG screenshots of every book page 
 and the scorecard at 420 px are kept in ``build/screenshots/`` (``TRADEOFFS_SCREENSHOTS`` moves it; CI keeps
 it as an artifact).
 
-The pages come from the smoke book that test_chapters.py builds (``built_book``, tests/conftest.py),
+The pages come from the smoke book built once (``smoke_book``, ``built_book``: tests/conftest.py),
 so nothing is executed twice; ``TRADEOFFS_HTML=_build/html`` checks an existing build instead
 (``make check-html``). Chromium is driven over its DevTools protocol on a pipe (``--remote-debugging-pipe``),
 no extra package. Without a Chromium the browser tests are skipped with the command to install one.
@@ -19,7 +20,8 @@ Requests to other hosts are refused, so the test sees the book as a reader witho
 fails if it asks for anything from another host (MathJax and the Colab badge are served by the build).
 
 Also here, without a browser: the Scorecard and Environment pages are complete, Colab links point at
-the committed notebooks, and every widget output has a static fallback.
+the committed notebooks, and every widget output has a static fallback (the page generators on made-up
+records: test_pages.py).
 """
 
 from __future__ import annotations
@@ -45,9 +47,10 @@ from urllib.request import urlopen
 
 import nbformat
 import pytest
-from tradeoffs.book import claims, pages, repository
+from tradeoffs.book import claims, pages, profiles, repository
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
+CHAPTERS = list(profiles.CHAPTERS)
 HTML_ENV, SHOTS_ENV, CHROMIUM_ENV = "TRADEOFFS_HTML", "TRADEOFFS_SCREENSHOTS", "CHROMIUM"
 CHROMIUM = os.environ.get(CHROMIUM_ENV) or next(
     (path for name in ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
@@ -93,6 +96,19 @@ def text_of(page: Path) -> str:
 
 def records(results: Path) -> list[dict]:
     return [claims.load_record(p) for p in sorted(results.glob("*.json")) if not p.name.endswith(".run.json")]
+
+
+# -- the build ------------------------------------------------------------------------------------
+
+
+def test_book_builds_without_warnings(built_book):
+    site, result = built_book  # tests/conftest.py: built once from smoke_book, as `make html` builds
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+    page = (site / "_build" / "html" / "book" / "chapters" / f"{CHAPTERS[0]}.html").read_text()
+    colab = "colab.research.google.com/github/tradeoffs-book/tradeoffs/blob/main/notebooks"
+    assert f"{colab}/{CHAPTERS[0]}.ipynb" in page
+    assert "book/chapters/" not in page.split("colab.research.google.com", 1)[1].split('"', 1)[0]
+    assert "reproduced" in (site / "_build" / "html" / "book" / "scorecard.html").read_text()
 
 
 # -- a minimal DevTools-protocol client ---------------------------------------------------------------
@@ -771,61 +787,3 @@ def test_every_widget_has_a_static_fallback(site):
                 if "application/vnd.jupyter.widget-view+json" in data:
                     assert {"image/png", "image/svg+xml", "text/html"} & set(data), (
                         f"{path.name} cell {i}: a widget with no static fallback (add a figure output)")
-
-
-# -- the page generators, on made-up records --------------------------------------------------------
-
-
-def _claim(id, status):
-    return {"id": id, "paper": 1.0, "ours": None if status == "not-run" else 2.0, "tol": 0.1, "unit": "%",
-            "relation": "=", "status": status, "profile": "cpu", "source": "Table 1", "setting": ""}
-
-
-def _run(chapter, status="ok", torch="2.14.1", gpus=()):
-    return {"chapter": chapter, "profile": "cpu", "device": "auto", "seed": 0, "status": status,
-            "error": None if status == "ok" else "cell 3: ValueError: bad", "wall_seconds": 125.0,
-            "peak_memory_mb": 1500.4, "finished_at": "2026-01-01T00:00:00+00:00",
-            "environment": {"python": "3.11", "platform": "Linux", "cpu_count": 2, "cpu_model": "Xeon",
-                            "memory_gb": 8.0, "gpus": list(gpus), "versions": {"torch": torch}}}
-
-
-def test_scorecard_markdown_counts_links_and_lists_unexecuted_chapters():
-    chapters = {"01_a": "book/chapters/01_a", "02_b": "book/chapters/02_b", "03_c": "book/chapters/03_c"}
-    recs = [{"chapter": "02_b", "profile": "smoke", "claims": [_claim("b.x", "not-run")]},
-            {"chapter": "01_a", "profile": "cpu",
-             "claims": [_claim("a.x", "reproduced"), _claim("a.y", "differs")]}]
-    md = pages.scorecard_markdown(recs, chapters)
-    assert md.index("## 01_a") < md.index("## 02_b")  # book order
-    assert "| {doc}`/book/chapters/01_a` | cpu | 2 | 1 | 1 | 0 | 0 | 0 |" in md
-    assert "| **all chapters** | cpu, smoke | 3 | 1 | 1 | 0 | 1 | 0 |" in md
-    assert "| `03_c` | not executed |" in md and "## Not executed" in md
-    assert "`a.x`" in md and "`a.y`" in md and "`b.x`" in md and 'id="claims-filter"' in md
-    assert "`99_z`" in pages.scorecard_markdown([{"chapter": "99_z", "profile": "cpu", "claims": []}],
-                                                chapters)
-    assert pages.scorecard_markdown([], chapters).startswith("No chapter has been executed")
-
-
-def test_status_markdown_totals_devices_failures_and_version_differences():
-    chapters = {"01_a": "book/chapters/01_a", "02_b": "book/chapters/02_b"}
-    runs = [_run("02_b", "failed", torch="2.13.0", gpus=["NVIDIA H100"]), _run("01_a")]
-    md = pages.status_markdown(runs, chapters)
-    assert md.index("/book/chapters/01_a") < md.index("/book/chapters/02_b")
-    assert "| auto: cpu |" in md and "| auto: cuda (NVIDIA H100) |" in md
-    assert "2 min 05 s" in md and "**4 min 10 s**" in md and "1500 MB" in md
-    assert "`02_b`: cell 3: ValueError: bad" in md and "**failed**" in md
-    assert "| torch | 2.14.1 (01_a); 2.13.0 (02_b) |" in md
-    assert "| GPUs | NVIDIA H100 |" in md
-    assert pages._duration(7325) == "2 h 02 min" and pages._duration(59.4) == "59 s"
-
-
-def test_write_pages_reads_the_toc_beside_the_output(tmp_path):
-    (tmp_path / "_toc.yml").write_text(
-        "parts:\n  - chapters:\n      - file: book/chapters/01_a\n      - file: book/scorecard\n")
-    results = tmp_path / "results"
-    results.mkdir()
-    (results / "01_a.json").write_text(json.dumps({"chapter": "01_a", "profile": "cpu",
-                                                   "claims": [_claim("a.x", "reproduced")]}))
-    (results / "01_a.run.json").write_text(json.dumps(_run("01_a")))
-    scorecard, status = pages.write_pages(results, tmp_path / "book" / "_generated")
-    link = "{doc}`/book/chapters/01_a`"
-    assert link in scorecard.read_text() and link in status.read_text()

@@ -1,6 +1,6 @@
 """Chapter 3 (Suggala et al.): the mixture closed forms against brute force and Monte Carlo, the exact
 Definition-2 attack against a linear-programming solver, the squares closed form against a grid search,
-the risk measurement and the explanation maps."""
+and the risk measurement."""
 
 import math
 
@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 import torch
 from scipy import optimize
-from tradeoffs import explain, recipes
 from tradeoffs.chapters.ch03_joint_objective import joint_risk, mixture, squares
 
 
@@ -159,49 +158,6 @@ def test_summarize_and_labels():
     assert math.isnan(table[1.0]["classification"][1])
     assert [joint_risk.lambda_label(v) for v in (0.0, 0.001, 0.01, 0.1, 1.0, 2.0)] == [
         "lambda0", "lambda0_001", "lambda0_01", "lambda0_1", "lambda1", "lambda2"]
-
-
-def test_training_subsets_differ_per_trial():
-    x, y = torch.arange(100.0)[:, None], torch.arange(100)
-    a, _ = recipes.suggala_subset(x, y, 10, 0)
-    b, _ = recipes.suggala_subset(x, y, 10, 1)
-    assert len(a) == 10 and not torch.equal(a, b)
-    assert torch.equal(recipes.suggala_subset(x, y, 10, 0)[0], a)
-
-
-def test_explanations_of_a_linear_model():
-    torch.manual_seed(1)
-    weight = torch.randn(4, 1 * 6 * 6)
-    model = Linear(weight)
-    x, target = torch.rand(3, 1, 6, 6), torch.tensor([0, 2, 3])
-    expected = weight[target].reshape(3, 1, 6, 6)
-    assert torch.allclose(explain.gradient(model, x, target), expected)
-    assert torch.allclose(explain.smoothgrad(model, x, target, sigma=0.5, samples=4), expected, atol=1e-6)
-    ig = explain.integrated_gradients(model, x, target, steps=10)
-    assert torch.allclose(ig, x * expected, atol=1e-6)
-    # completeness: the attributions sum to f(x) - f(baseline)
-    assert torch.allclose(ig.flatten(1).sum(1), model(x).gather(1, target[:, None]).squeeze(1), atol=1e-5)
-
-
-def test_integrated_gradients_completeness_on_a_relu_net():
-    torch.manual_seed(2)
-    net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(36, 20), torch.nn.ReLU(),
-                              torch.nn.Linear(20, 3))
-    x, target = torch.rand(2, 1, 6, 6), torch.tensor([1, 2])
-    ig = explain.integrated_gradients(net, x, target, steps=400)
-    def target_logit(inputs):
-        return net(inputs).gather(1, target[:, None]).squeeze(1)
-
-    out = target_logit(x) - target_logit(torch.zeros_like(x))
-    assert torch.allclose(ig.flatten(1).sum(1), out, atol=0.02)
-
-
-def test_roughness_orders_smooth_and_noisy_maps():
-    yy, xx = torch.meshgrid(torch.linspace(-1, 1, 28), torch.linspace(-1, 1, 28), indexing="ij")
-    smooth = torch.exp(-(xx**2 + yy**2) * 3)[None, None]
-    noisy = smooth + 0.5 * torch.randn(1, 1, 28, 28, generator=torch.Generator().manual_seed(0))
-    assert explain.roughness(torch.ones(1, 1, 28, 28)).item() == 0
-    assert explain.roughness(noisy).item() > 3 * explain.roughness(smooth).item()
 
 
 def test_projected_sampling_matches_full_sampling():

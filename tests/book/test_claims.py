@@ -1,17 +1,10 @@
-"""The claims record, the reference numbers and the generated scorecard / environment pages."""
+"""tradeoffs.book.claims: the reference numbers, the claims record, the status of a claim and its table."""
 
 import json
 
 import pytest
 from tradeoffs import stats
-from tradeoffs.book import claims, pages, runner
-
-
-@pytest.fixture
-def results(tmp_path, monkeypatch):
-    monkeypatch.setenv(claims.RESULTS_ENV, str(tmp_path))
-    monkeypatch.setattr(claims, "_active", {})
-    return tmp_path
+from tradeoffs.book import claims
 
 
 def test_reference_files_are_well_formed():
@@ -163,35 +156,6 @@ def test_claims_table_markdown(results):
     assert claims.format_value(0.0038, "%") == "0.0038%" and claims.format_value(99.0, "%") == "99.00%"
     assert claims.format_value(100.0, "% of d") == "100% of d"
     assert claims.format_value(1.5, "pp", signed=True) == "+1.50 pp"
-
-
-def test_scorecard_and_status_pages(results, tmp_path):
-    claims.start_record("01_a", "cpu")
-    claims.claim("tsipras.eq4.averaging.standard_accuracy", 99.87)
-    claims.claim("tsipras.theorem2_1.bound_holds", None)
-    claims.start_record("02_b", "smoke")
-    claims.claim("gaussian.table1.sigma3_6.standard_training.std_error", 1.0)
-    claims.claim("frontier.trades_vs_madry.robust", 100 * stats.difference(0.6, 500, 0.568, 500))
-    run = {"chapter": "01_a", "profile": "cpu", "device": "auto", "seed": 0, "status": "ok", "error": None,
-           "wall_seconds": 65.0, "peak_memory_mb": 812.0, "finished_at": "2026-11-22T00:00:00+00:00",
-           "environment": runner.environment()}
-    (results / "01_a.run.json").write_text(json.dumps(run))
-    scorecard, status = pages.write_pages(results, tmp_path / "generated")
-    text = scorecard.read_text()
-    assert "| `01_a` | cpu | 2 | 1 | 0 | 0 | 1 | 0 |" in text
-    assert "| `02_b` | smoke | 2 | 0 | 1 | 1 | 0 | 0 |" in text
-    assert "| `printed` | 2 | 1 | 1 | 0 | 0 | 0 |" in text
-    assert "| `direction` | 1 | 0 | 0 | 1 | 0 | 0 |" in text
-    assert ("2 claims (0 reproduced, 1 differs, 1 inconclusive, 0 not run, 0 dry run); "
-            "1 printed (0 reproduced), 1 direction (0 reproduced).") in text
-    assert "tsipras.eq4.averaging.standard_accuracy" in text and "gaussian.table1.sigma3_6" in text
-    page = status.read_text()
-    assert "| `01_a` | cpu | auto: cpu | 0 | ok | 1 min 05 s | 812 MB |" in page and "torch" in page
-
-
-def test_empty_results_say_what_to_run(results, tmp_path):
-    scorecard, status = pages.write_pages(results, tmp_path / "generated")
-    assert "make book" in scorecard.read_text() and "make book" in status.read_text()
 
 
 def test_chapter_tables_factor_out_the_common_prefix(results):

@@ -8,7 +8,7 @@ import nbformat
 import pytest
 from tradeoffs.book import repository
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SOURCES = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.md"))
 
 

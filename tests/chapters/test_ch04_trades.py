@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 import torch
 from torch import nn
-from tradeoffs import data
 from tradeoffs.chapters.ch04_trades import trades_mnist as tm
 from tradeoffs.chapters.ch04_trades import trades_toy as toy
 
@@ -186,15 +185,3 @@ def test_mean_cross_entropy_is_at_least_error_times_ln2():
     accuracy, loss = tm.accuracy_and_loss(Fixed(near_tie), torch.zeros(1, 1),
                                           torch.zeros(1, dtype=torch.long))
     assert accuracy == 0 and loss == pytest.approx(math.log(2), abs=1e-3)
-
-
-@pytest.mark.skipif(not (data.data_dir() / "mnist.npz").exists(), reason="MNIST not fetched; run `make data`")
-def test_digit_pair_labels_and_subset():
-    x, y = data.digit_pair("test", tm.BINARY_DIGITS, 100, seed=0)
-    assert x.shape == (100, 1, 28, 28) and set(y.unique().tolist()) <= {-1.0, 1.0}
-    x_again, _ = data.digit_pair("test", tm.BINARY_DIGITS, 100, seed=0)
-    assert torch.equal(x, x_again)
-    flat, labels = data.digit_pair("test", tm.BINARY_DIGITS, flatten=True)
-    assert flat.shape[1] == 784 and torch.equal(labels == 1.0, data.load_mnist("test", digits=(1, 3))[1] == 3)
-    n_all = len(flat)
-    assert 2000 < n_all < 2300  # 1135 ones + 1010 threes in the official test set

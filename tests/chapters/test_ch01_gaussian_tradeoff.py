@@ -1,5 +1,6 @@
-"""Closed forms of tradeoffs.chapters.ch01_gaussian_tradeoff.gaussian against numerical integration, brute
-force and Monte Carlo."""
+"""Chapter 1's code: the closed forms of ``gaussian`` against numerical integration, brute force and Monte
+Carlo, and the finite-sample experiments of ``finite_sample`` (the paper's direction, SGD hyperplanes against
+the analytic ones, Theorem 2.2's soft-margin SVMs)."""
 
 import itertools
 import math
@@ -10,8 +11,7 @@ import torch
 from scipy import integrate, optimize
 from scipy.stats import norm
 from tradeoffs import attacks, evaluate, models
-from tradeoffs.chapters.ch01_gaussian_tradeoff import gaussian
-from tradeoffs.chapters.ch01_gaussian_tradeoff.finite_sample import paper_direction
+from tradeoffs.chapters.ch01_gaussian_tradeoff import finite_sample, gaussian
 
 SETTINGS = [gaussian.TwoGaussians(3, 6, 28.0), gaussian.TwoGaussians(2, 18, 28.0),
             gaussian.TwoGaussians(1, 1.5, 4.0)]
@@ -133,7 +133,7 @@ def test_lemma7_and_theorems_2_3_hold():
 def test_linear_errors_match_monte_carlo_with_a_real_attack():
     """Closed-form errors of an arbitrary hyperplane = sampling + attacks.fgsm (exact for linear)."""
     model, d, eps = gaussian.TwoGaussians(3, 6, 28.0), 16, 0.5
-    e12 = paper_direction(d)
+    e12 = finite_sample.paper_direction(d)
     g = torch.Generator().manual_seed(0)
     weight, bias = e12 + 0.3 * torch.randn(d, generator=g), -11.0
     clf = models.fixed_linear(weight, bias)
@@ -181,3 +181,39 @@ def test_bad_model_parameters_are_refused():
         gaussian.TwoGaussians(6, 3, 28.0)
     with pytest.raises(ValueError, match="mu2 - mu1"):
         gaussian.TwoGaussians(3, 6, 0.0)
+
+
+def test_paper_direction():
+    e12 = finite_sample.paper_direction(784)
+    assert e12.norm().item() == pytest.approx(1.0)
+    assert e12.abs().sum().item() == pytest.approx(14.0)  # eps_inf = 0.5 sqrt(d) eps
+    with pytest.raises(ValueError, match="multiple of 4"):
+        finite_sample.paper_direction(10)
+
+
+def test_sgd_hyperplanes_converge_to_the_analytic_ones():
+    """With n large in a small d, each method lands near its own closed-form hyperplane."""
+    model, d, eps, delta_sigma = gaussian.TwoGaussians(2, 18, 28.0), 16, 3.5, 3.5
+    eps_p = eps * math.sqrt(d / 4)  # 7, as in the paper's Table 1
+    results = finite_sample.train_hyperplanes(model, d=d, eps=eps, delta_sigma=delta_sigma,
+                                              sample_sizes=(50_000,), seeds=1, steps=600, show_progress=False)
+    targets = finite_sample.analytic_positions(model, eps_p, delta_sigma)
+    assert {r.method for r in results} == set(finite_sample.METHODS)
+    for r in results:
+        assert r.position == pytest.approx(targets[r.method], abs=0.6), r
+        assert r.cosine > 0.99
+    positions = {r.method: r.position for r in results}
+    assert positions["standard"] < positions["noise"] < positions["adversarial"]
+
+
+def test_soft_margin_svms_of_theorem_2_2():
+    model = gaussian.TsiprasModel(d=1000, eta=4 / math.sqrt(1000))
+    eps = 2 * model.eta
+    standard = finite_sample.soft_margin_svm(model, eps=0.0, samples=5_000, steps=300).numpy()
+    robust = finite_sample.soft_margin_svm(model, eps=eps, samples=5_000, steps=300).numpy()
+    assert np.linalg.norm(standard) == pytest.approx(1, abs=1e-3) and np.linalg.norm(robust) <= 1 + 1e-6
+    assert gaussian.tsipras_linear_accuracy(standard, 0, model) > 0.99
+    assert gaussian.tsipras_linear_accuracy(standard, 0, model, eps) < 0.01
+    assert robust[0] > 0.9
+    assert gaussian.tsipras_linear_accuracy(robust, 0, model) == pytest.approx(0.7, abs=0.01)
+    assert gaussian.tsipras_linear_accuracy(robust, 0, model, eps) == pytest.approx(0.7, abs=0.01)
