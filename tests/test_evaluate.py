@@ -1,5 +1,5 @@
 """Tests for tradeoffs.evaluate: clean and robust accuracy, the strong (APGD + PGD) evaluation, the
-PGD-steps curve, black-box transfer, the threat-model checks, side effects and argument validation."""
+PGD-steps curve, the threat-model checks, side effects and argument validation."""
 
 from __future__ import annotations
 
@@ -183,34 +183,6 @@ def test_curve_matches_robust_accuracy_for_one_k(mlp, data):
     assert curve[7] == evaluate.robust_accuracy(mlp, x, y, eps=0.05, attack="pgd", steps=7)
 
 
-# ----------------------------------------------------------------------------- black box
-
-
-def test_transfer_from_itself_is_white_box(mlp, data):
-    x, y = data
-    torch.manual_seed(1)
-    result = evaluate.transfer(mlp, mlp, x, y, eps=0.05, steps=10)
-    torch.manual_seed(1)
-    white = evaluate.robust_accuracy(mlp, x, y, eps=0.05, steps=10)
-    assert result.accuracy == white
-    torch.manual_seed(1)
-    x_adv = attacks.pgd(mlp, x, y, eps=0.05, steps=10)
-    assert result.loss == pytest.approx(F.cross_entropy(mlp(x_adv), y).item(), rel=1e-5)
-
-
-def test_transfer_to_a_linear_target_is_no_stronger_than_white_box():
-    """PGD is exact on a linear model (unbounded inputs, l_inf: every step moves toward the same corner of the
-    ball, 2.5 eps in all), so examples crafted on any other model cannot do better than white-box."""
-    target, x, y = binary_linear()
-    source = models.fixed_linear(torch.randn(D, generator=torch.Generator().manual_seed(5)))
-    for eps in (0.05, 0.1):
-        white = evaluate.robust_accuracy(target, x, y, eps=eps, steps=10, clip=None)
-        black = evaluate.transfer(source, target, x, y, eps=eps, steps=10, clip=None)
-        assert evaluate.transfer_accuracy(source, target, x, y, eps=eps, steps=10, clip=None) >= white
-        assert black.accuracy >= white
-        assert black.loss > 0
-
-
 # --------------------------------------------------------------------- pyautoattack's APGD
 
 
@@ -293,7 +265,6 @@ def test_mode_and_parameter_gradients_untouched(data):
         kw = FAST_STRONG if attack == "strong" else {"steps": 3} if attack == "pgd" else {}
         evaluate.robust_accuracy(model, x, y, eps=0.05, attack=attack, **kw)
     evaluate.robust_accuracy_curve(model, x, y, eps=0.05, steps=(1, 2))
-    evaluate.transfer(model, model, x, y, eps=0.05, steps=2)
     evaluate.apgd(model, x, y, eps=0.05, loss="dlr-targeted", steps=5, targets=2)
     assert [m.training for m in model.modules()] == flags
     assert all(torch.equal(p.grad, g) for p, g in zip(model.parameters(), grads))
@@ -317,7 +288,6 @@ def test_bad_eps(mlp, data, eps):
     x, y = data
     for call in (lambda: evaluate.robust_accuracy(mlp, x, y, eps=eps),
                  lambda: evaluate.robust_accuracy_curve(mlp, x, y, eps=eps),
-                 lambda: evaluate.transfer(mlp, mlp, x, y, eps=eps),
                  lambda: evaluate.strong_attack(mlp, x, y, eps=eps)):
         with pytest.raises(ValueError, match="eps must be a finite number >= 0"):
             call()
@@ -329,8 +299,6 @@ def test_bad_arguments(mlp, data):
         evaluate.robust_accuracy(mlp, x, y, eps=0.1, attack="cw")
     with pytest.raises(ValueError, match="unknown norm 'l1'.*'linf', 'l2'"):
         evaluate.robust_accuracy(mlp, x, y, eps=0.1, norm="l1")
-    with pytest.raises(ValueError, match="unknown norm"):
-        evaluate.transfer(mlp, mlp, x, y, eps=0.1, norm="L2")
     with pytest.raises(ValueError, match="steps must be >= 1"):
         evaluate.robust_accuracy(mlp, x, y, eps=0.1, steps=0)
     with pytest.raises(ValueError, match="steps must be >= 1"):

@@ -1,4 +1,4 @@
-"""Accuracy, clean and under attack: white-box, strong (PGD + AutoAttack's APGD), step curves, black-box.
+"""Accuracy, clean and under attack: white-box, strong (PGD + AutoAttack's APGD), step curves.
 
 Predictions are the sign of a binary margin (logits [N] or [N, 1], labels in {-1, +1}), else the arg-max
 logit (labels = class indices). Every function here
@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Sequence
-from typing import NamedTuple
 
 import torch
 from torch import Tensor, nn
@@ -27,8 +26,8 @@ from tradeoffs import attacks, dryrun
 from tradeoffs.progress import progress
 
 __all__ = [
-    "ATTACKS", "Transfer", "accuracy", "apgd", "check_threat_model", "correct", "predict", "robust_accuracy",
-    "robust_accuracy_curve", "robust_correct", "strong_attack", "transfer", "transfer_accuracy",
+    "ATTACKS", "accuracy", "apgd", "check_threat_model", "correct", "predict", "robust_accuracy",
+    "robust_accuracy_curve", "robust_correct", "strong_attack",
 ]
 
 ATTACKS = ("fgsm", "pgd", "strong")
@@ -401,67 +400,6 @@ def _import_apgd():
     except ImportError as err:
         raise ImportError(f"AutoAttack's APGD needs the package pyautoattack: {PYAUTOATTACK_FIX}") from err
     return APGDAttack, APGDAttack_targeted
-
-
-# ------------------------------------------------------------------------------- black box
-
-
-class Transfer(NamedTuple):
-    """Black-box (transfer) evaluation of a target model, as in TRADES Tables 6-7 (Zhang et al. 2019,
-    Sec. 5.3.2): ``accuracy`` = the target's accuracy on adversarial examples crafted on the source,
-    ``loss`` = the target's mean loss on them (cross-entropy; logistic for binary margin models),
-    the number the paper prints in brackets."""
-
-    accuracy: float
-    loss: float
-
-
-def transfer(
-    source: nn.Module,
-    target: nn.Module,
-    x: Tensor,
-    y: Tensor,
-    *,
-    eps: float,
-    norm: str = "linf",
-    batch_size: int = 1024,
-    show_progress: bool = True,
-    **pgd_kw,
-) -> Transfer:
-    """Black-box transfer attack (Papernot et al. 2017; TRADES, Zhang et al. 2019, Sec. 5.3.2 and Tables
-    6-7): x_adv = PGD on the *source* model's gradients (:func:`tradeoffs.attacks.pgd`, ``pgd_kw``:
-    steps, step_size, restarts, random_start, clip, loss_fn; TRADES MNIST: eps 0.3, 40 steps of 0.01),
-    then the *target* is evaluated on x_adv. Returns the target's accuracy and mean loss
-    (:func:`tradeoffs.attacks.default_loss`: cross-entropy for [N, K] logits) there.
-
-    With ``source is target`` this is the white-box PGD evaluation. The target never provides a
-    gradient; both models run in eval mode and get their modes back; source and target must use the
-    same label format (both K-class, or both binary margins with labels +-1).
-    """
-    _check_eps(eps)
-    attacks.check_norm(norm)
-    _check_data(x, y)
-    x, y = _dry_run_points(x, y)
-    clip = pgd_kw.get("clip", (0.0, 1.0))
-    batches = list(zip(x.split(batch_size), y.split(batch_size)))
-    if show_progress and len(batches) > 1:
-        batches = progress(batches, desc=f"transfer attack (eps={eps:g})", unit="batch")
-    correct, loss_sum = 0, 0.0
-    with attacks.eval_mode(source), attacks.eval_mode(target):
-        for xb, yb in batches:
-            x_adv = attacks.pgd(source, xb, yb, eps=eps, norm=norm, **pgd_kw)
-            check_threat_model(x_adv, xb, eps=eps, norm=norm, clip=clip, source="PGD on the source model")
-            with torch.no_grad():
-                logits = target(x_adv)
-                correct += (predict(logits) == yb).sum().item()
-                loss_sum += attacks.default_loss(logits, yb).double().sum().item()
-    return Transfer(accuracy=correct / len(x), loss=loss_sum / len(x))
-
-
-def transfer_accuracy(source: nn.Module, target: nn.Module, x: Tensor, y: Tensor, *, eps: float,
-                      **kw) -> float:
-    """``transfer(source, target, x, y, eps=eps, **kw).accuracy``: the target's black-box robust accuracy."""
-    return transfer(source, target, x, y, eps=eps, **kw).accuracy
 
 
 # ------------------------------------------------------------------------------ the checks
