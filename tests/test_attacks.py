@@ -459,8 +459,8 @@ REFERENCE = Path(__file__).parent / "data" / "attacks_untargeted_reference.pt"
 
 
 def untargeted_outputs() -> dict[str, torch.Tensor]:
-    """Untargeted fgsm/pgd on fixed seeds; ``REFERENCE`` holds these outputs as the library gave them before
-    the targeted mode and the input checks were added."""
+    """Untargeted fgsm/pgd on fixed seeds; ``REFERENCE`` holds their outputs bit for bit: the targeted mode
+    and the input checks leave the untargeted attacks' results unchanged."""
     torch.manual_seed(0)
     net = nn.Sequential(nn.Flatten(), nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 4))
     binary = nn.Sequential(nn.Linear(6, 8), nn.Tanh(), nn.Linear(8, 1)).double()

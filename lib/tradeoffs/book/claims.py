@@ -159,7 +159,7 @@ def claim(id: str, ours: float | Estimate | None, *, tol: float | None = None,
     claim is not run (its reason, shown on the one line a claims table gives the claims not run).
     """
     if not _active:
-        raise RuntimeError("no claims record is open: call tradeoffs.start_chapter(...) first")
+        raise RuntimeError("no claims record is open: call tradeoffs.book.runtime.start_chapter(...) first")
     ref = references().get(id)
     if ref is None:
         raise KeyError(f"{id!r} is not in the reference numbers (tradeoffs/book/references/*.csv); "

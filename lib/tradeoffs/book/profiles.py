@@ -1,4 +1,4 @@
-"""The chapter registry and the three profiles (DESIGN.md, "Profiles").
+"""The chapter registry and the three profiles (README, "Profiles").
 
 ``smoke``: every code path on tiny data, seconds (CI). ``cpu``: the default of ``make book``, real
 experiments at a laptop's budget. ``paper``: the paper's own settings, for a GPU. Closed forms are

@@ -331,7 +331,7 @@ def pareto_front(values: Sequence[Sequence[float]]) -> list[int]:
 METHOD_STYLE = {"standard": (METHOD_COLORS["standard"], "o"), "noise": (METHOD_COLORS["noise"], "s"),
                 "madry": (METHOD_COLORS["adversarial"], "^"), "trades": (METHOD_COLORS["trades"], "D"),
                 "joint": (METHOD_COLORS["joint"], "v")}
-"""Colour (the book's colour per method, ``tradeoffs.style.METHOD_COLORS``) and marker of each method."""
+"""Colour (the book's colour per method, ``tradeoffs.book.style.METHOD_COLORS``) and marker of each method."""
 
 
 def dominated_by(values: Sequence[Sequence[float]]) -> list[list[int]]:
