@@ -211,9 +211,9 @@ def representation(model: nn.Module) -> Callable[[Tensor], Tensor]:
 
 def match_representation(model: nn.Module, x_target: Tensor, x_start: Tensor, *, steps: int,
                          step_size: float) -> Tensor:
-    """002 Eq. (5) / Fig. 5: x_r = argmin_{z in [0,1]^d} ||g(z) - g(x)||_2, from z = x_start, by normalized
-    gradient descent (each step has l2 length ``step_size``), clipped to [0, 1] after every step
-    (App. C.4)."""
+    """Ilyas et al., Eq. (5) / Fig. 5: x_r = argmin_{z in [0,1]^d} ||g(z) - g(x)||_2, from z = x_start,
+    by normalized gradient descent (each step has l2 length ``step_size``), clipped to [0, 1] after every
+    step (App. C.4)."""
     g = representation(model)
     with attacks.eval_mode(model):
         with torch.no_grad():
@@ -232,9 +232,9 @@ def match_representation(model: nn.Module, x_target: Tensor, x_start: Tensor, *,
 @store.memoized
 def representation_dataset(model: nn.Module, x: Tensor, y: Tensor, *, steps: int, step_size: float,
                            seed: int = 0, batch_size: int = 500) -> Tensor:
-    """002 Fig. 5 (GETROBUSTDATASET): for every (x, y) start from another random training image and match the
-    model's representation of x; the label stays y. A robust model gives D_R, a standard one D_NR.
-    Memoized (``tradeoffs.store.memoized``): keyed by the model's weights, the data and the settings."""
+    """Ilyas et al., Fig. 5 (GETROBUSTDATASET): for every (x, y) start from another random training image
+    and match the model's representation of x; the label stays y. A robust model gives D_R, a standard one
+    D_NR. Memoized (``tradeoffs.store.memoized``): keyed by the model's weights, the data and the settings."""
     generator = torch.Generator().manual_seed(seed)
     start = torch.randperm(len(x), generator=generator).to(x.device)
     start = torch.where(start == torch.arange(len(x), device=x.device), (start + 1) % len(x), start)
@@ -247,11 +247,11 @@ def representation_dataset(model: nn.Module, x: Tensor, y: Tensor, *, steps: int
 @store.memoized
 def targeted_dataset(model: nn.Module, x: Tensor, y: Tensor, *, eps: float, steps: int, classes: int = 10,
                      mode: str = "rand", seed: int = 0, batch_size: int = 1000) -> tuple[Tensor, Tensor]:
-    """002 Fig. 6 (GETNONROBUSTDATASET): x_NR = argmin_{||x' - x||_2 <= eps} L(f(x'), t) by targeted l2 PGD
-    (``attacks.pgd`` with ``target=t``: normalized steps of the default 2.5 eps / steps, from x), relabelled
-    t. Of each example's iterates PGD keeps one the model assigns to t if there is one, else the one with the
-    lowest loss towards t. Memoized (``tradeoffs.store.memoized``): keyed by the model's weights, the data
-    and the settings.
+    """Ilyas et al., Fig. 6 (GETNONROBUSTDATASET): x_NR = argmin_{||x' - x||_2 <= eps} L(f(x'), t) by
+    targeted l2 PGD (``attacks.pgd`` with ``target=t``: normalized steps of the default 2.5 eps / steps,
+    from x), relabelled t. Of each example's iterates PGD keeps one the model assigns to t if there is one,
+    else the one with the lowest loss towards t. Memoized (``tradeoffs.store.memoized``): keyed by the
+    model's weights, the data and the settings.
 
     ``mode`` "rand": t uniform over the classes (D_rand); "det": t = (y + 1) mod C (D_det).
     Returns (x_NR, t).
