@@ -176,6 +176,8 @@ def test_not_run_claims_collapse_to_one_line_per_reason(results):
                                          "profile (2 claims; CIFAR-10 is offline): `standard_accuracy`, "
                                          "`adversarial_accuracy`.")
     assert rows[0].reason == "CIFAR-10 is offline"
+    small = claims.claim("tsipras.eq4.averaging.standard_accuracy", claims.NotRun("too small"))
+    assert small.reason == "too small" and small.status == "not-run"
 
 
 def test_paper_table_cells_are_ours_paper_and_a_mark_at_the_papers_precision(results):

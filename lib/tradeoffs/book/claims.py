@@ -78,6 +78,14 @@ class Reference:
 
 
 @dataclass(frozen=True)
+class NotRun:
+    """A value this profile does not compute, and why: ``claim(id, NotRun("CIFAR-10 is offline"))``
+    records the claim as not run with that reason (as ``claim(id, None, why=...)``)."""
+
+    why: str
+
+
+@dataclass(frozen=True)
 class Claim:
     """One row of the claims record. `interval` is our 95% interval ([lo, hi], None for an exact number),
     `method` its method and `n` the number of points it rests on."""
@@ -147,7 +155,7 @@ def start_record(chapter: str, profile: str, *, dry_run: bool = False) -> Path:
     return path
 
 
-def claim(id: str, ours: float | Estimate | None, *, tol: float | None = None,
+def claim(id: str, ours: float | Estimate | NotRun | None, *, tol: float | None = None,
           why: str | None = None) -> Claim:
     """Record our value of the paper's number `id`, decide its status and glue it for the prose.
 
@@ -156,8 +164,11 @@ def claim(id: str, ours: float | Estimate | None, *, tol: float | None = None,
     compute it (e.g. CIFAR-10 offline): the claim is then recorded as ``not-run``, never left out.
     The tolerance is the reference's; `tol` is passed only for a reference whose tolerance the run decides
     (an empty ``tol`` in the CSV, its rule in ``basis``), and is refused for any other. `why` says why a
-    claim is not run (its reason, shown on the one line a claims table gives the claims not run).
+    claim is not run (its reason, shown on the one line a claims table gives the claims not run); a
+    :class:`NotRun` value carries it.
     """
+    if isinstance(ours, NotRun):
+        ours, why = None, ours.why
     if not _active:
         raise RuntimeError("no claims record is open: call tradeoffs.book.runtime.start_chapter(...) first")
     ref = references().get(id)
