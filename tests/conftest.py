@@ -72,6 +72,8 @@ def built_book(smoke_book, tmp_path_factory):
                     ignore=shutil.ignore_patterns("chapters", "_results", "_generated"))
     for config in ("_config.yml", "_toc.yml"):
         shutil.copy(ROOT / config, site / config)
+    # the chapters show the library's kernels beside their equations ({literalinclude} /lib/tradeoffs/...)
+    shutil.copytree(ROOT / "lib", site / "lib", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
     shutil.copytree(out / "chapters", site / "book" / "chapters")
     pages.write_pages(out / "_results", site / "book" / "_generated")
     result = subprocess.run([str(Path(sys.executable).parent / "jupyter-book"), "build", str(site), "-n",
