@@ -297,7 +297,9 @@ def noisy_experiment(x: torch.Tensor, model: nn.Module, scale: float, show_progr
     CALLS.append(scale)
     with torch.no_grad():
         out = model(x) * scale + torch.randn(len(x), 1)
-    return {"risks": joint_risk.Risks(classification=0.25, adversarial=scale), "points": out,
+    right = torch.arange(8) >= 2  # a tradeoffs dataclass of bool tensors: 2 of 8 wrong, `scale` more flipped
+    risks = joint_risk.Risks(clean_correct=right, adv_correct=torch.arange(8) >= 2 + int(scale))
+    return {"risks": risks, "points": out,
             "array": np.arange(3.0), (0.5, 1): ["nested", (1, 2.5)],
             "numpy_scalars": [np.float64(0.5), np.int64(3), np.bool_(True)]}
 
@@ -317,7 +319,10 @@ def test_memoized_computes_once_and_returns_the_same_value(result_cache):
     torch.manual_seed(5)
     second = noisy_experiment(x, model, 2.0, show_progress=False)  # progress is not part of the key
     assert calls == [2.0] and torch.equal(torch.get_rng_state(), state_after)  # hit or miss, same caller RNG
-    assert second["risks"] == first["risks"] == joint_risk.Risks(0.25, 2.0)
+    assert isinstance(second["risks"], joint_risk.Risks) and second["risks"].adv_correct.dtype == torch.bool
+    assert (second["risks"].classification, second["risks"].adversarial) == (0.25, 0.25)
+    assert all(torch.equal(getattr(second["risks"], f), getattr(first["risks"], f))
+               for f in ("clean_correct", "adv_correct"))
     assert torch.equal(second["points"], first["points"]) and np.array_equal(second["array"], first["array"])
     assert second[(0.5, 1)] == ["nested", (1, 2.5)]
     assert second["numpy_scalars"] == [0.5, 3, True]                   # stored as Python numbers

@@ -145,15 +145,63 @@ def test_risks_follow_definition_2():
     assert r0.classification == pytest.approx(clean_wrong) and r0.adversarial == 0
     r = joint_risk.risks(model, x, y, eps=0.2, steps=20, step_size=0.02, batch_size=64)
     assert r.classification == pytest.approx(clean_wrong)
-    assert 0 < r.adversarial <= 1 - r.classification and r.joint == r.classification + r.adversarial
+    assert 0 < r.adversarial <= 1 - r.classification
+    assert r.joint == pytest.approx(r.classification + r.adversarial)
+    # per example: a point counts as adversarial only where f is right on it (Definition 2 with g = y)
+    assert r.clean_correct.dtype == torch.bool and len(r.adv_correct) == 300
+    assert not (r.events("adversarial") & r.events("classification")).any()
+    assert torch.equal(r.events("joint"), r.events("adversarial") | r.events("classification"))
+    with pytest.raises(ValueError, match="unknown risk"):
+        r.events("robust")
+
+
+def test_risks_without_the_box_are_at_least_as_high():
+    """On inputs in [0, 1] with many zeros (as MNIST's background), keeping x' in the box removes half of the
+    directions of the ball: the box-free attack (the paper's projection onto the ball only) finds more."""
+    torch.manual_seed(0)
+    model = Linear(torch.randn(3, 16)).eval()
+    x, y = (torch.rand(300, 16) < 0.3).float(), torch.randint(0, 3, (300,))
+    boxed = joint_risk.risks(model, x, y, eps=0.1, steps=20, step_size=0.01)
+    free = joint_risk.risks(model, x, y, eps=0.1, steps=20, step_size=0.01, clip=None)
+    assert torch.equal(boxed.clean_correct, free.clean_correct)
+    assert free.adversarial > boxed.adversarial
+
+
+def test_paired_risk_differences_and_pooled_trials():
+    right = torch.tensor([True] * 90 + [False] * 10)
+    a = joint_risk.Risks(right, right.clone())
+    worse = right.clone()
+    worse[:5] = False  # wrong on 5 more points than a, the same points otherwise
+    b = joint_risk.Risks(worse, worse.clone())
+    d = joint_risk.difference(b, a, "classification")
+    assert d.value == pytest.approx(5.0) and d.method == "Newcombe paired" and d.lo > 0
+    pooled = joint_risk.pooled([a, b], "classification")
+    assert pooled.n == 200 and pooled.value == pytest.approx(100 * 25 / 200)
+    assert joint_risk.difference([b, b], [a, a], "classification").n == 200
+    with pytest.raises(ValueError, match="as many runs"):
+        joint_risk.difference([a], [a, b], "joint")
+
+
+def test_strong_risks_never_below_pgd():
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 32), torch.nn.ReLU(),
+                                torch.nn.Linear(32, 5)).eval()
+    x, y = torch.rand(64, 16), torch.randint(0, 5, (64,))
+    pgd = joint_risk.risks(model, x, y, eps=0.1, steps=10, step_size=0.02)
+    strong = joint_risk.strong_risks(model, x, y, eps=0.1, apgd_steps=10, targets=2, steps=10, restarts=1)
+    assert torch.equal(strong.clean_correct, pgd.clean_correct)
+    assert strong.adversarial >= pgd.adversarial - 1e-12
 
 
 def test_summarize_and_labels():
-    res = {(0.0, 0): joint_risk.Risks(0.1, 0.5), (0.0, 1): joint_risk.Risks(0.2, 0.3),
-           (1.0, 0): joint_risk.Risks(0.1, 0.1)}
+    def risks(wrong, flipped):  # 10 test points: `wrong` misclassified, `flipped` more broken by the attack
+        clean = torch.arange(10) >= wrong
+        return joint_risk.Risks(clean, clean & (torch.arange(10) >= wrong + flipped))
+    res = {(0.0, 0): risks(1, 5), (0.0, 1): risks(2, 3), (1.0, 0): risks(1, 1)}
     table = joint_risk.summarize(res)
     assert table[0.0]["classification"][0] == pytest.approx(0.15)
     assert table[0.0]["joint"][0] == pytest.approx(0.55)
+    assert table[0.0]["adversarial"][0] == pytest.approx(0.4)
     assert table[0.0]["adversarial"][1] == pytest.approx(np.std([0.5, 0.3], ddof=1))
     assert math.isnan(table[1.0]["classification"][1])
     assert [joint_risk.lambda_label(v) for v in (0.0, 0.001, 0.01, 0.1, 1.0, 2.0)] == [

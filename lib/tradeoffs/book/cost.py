@@ -135,7 +135,10 @@ def _ch03(s) -> dict[str, float]:
     mnist = (sweep(s.lambdas, s.trials, s.epochs, s.train_steps, s.eval_steps, n_test)
              + sweep(s.figure3a_lambdas, 1, s.epochs, s.train_steps, s.eval_steps, n_test)
              + sweep(s.figure3b_lambdas, 1, s.epochs, s.train_steps, s.eval_steps, n_test)
-             + len(s.widths) * sweep((0.0, 1.0), 1, s.epochs, s.train_steps, s.eval_steps, n_test))
+             + len(s.widths) * sweep((1.0,), 1, s.epochs, s.train_steps, s.eval_steps, n_test)
+             + len(s.widths) * sweep((0.0,), 1, s.capacity_epochs, s.train_steps, s.eval_steps, n_test))
+    strong = s.strong_apgd_steps * (1 + s.strong_targets) + s.strong_steps * s.strong_restarts
+    mnist += s.trials * len(s.lambdas) * n_test * s.eval_steps + len(s.strong_lambdas) * n_test * strong
     cifar = sweep(s.lambdas, s.cifar_trials, s.cifar_epochs, 15, 15, CIFAR_TEST) if s.cifar else 0
     return {"mlp": mnist, "vgg11_quarter": cifar}
 

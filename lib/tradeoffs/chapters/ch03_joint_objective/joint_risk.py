@@ -11,6 +11,9 @@ on a test set
   counts only if f is right on it and the attack makes it wrong),
 * joint risk          = their sum (Fig. 3: "computed by adding both").
 
+:class:`Risks` keeps the per-example outcomes, so that two models on the same test points are compared by a
+paired difference with its 95% interval (:func:`difference`).
+
 Every model is trained by ``tradeoffs.recipes.suggala_fit`` (through the store, keyed by the call that
 trains it), which chapter 5's frontier shares.
 """
@@ -24,40 +27,91 @@ import numpy as np
 import torch
 from torch import nn
 
-from tradeoffs import attacks, evaluate, models, recipes, store, train
+from tradeoffs import evaluate, models, recipes, stats, store, train
 from tradeoffs.progress import progress
+
+KINDS = ("classification", "adversarial", "joint")
 
 
 @dataclass(frozen=True)
 class Risks:
-    """The 0/1 risks of Definition 2 on a test set (fractions)."""
+    """The 0/1 risks of Definition 2 (base classifier = label) on a test set, from the per-example outcomes:
+    ``clean_correct`` (f(x) = y) and ``adv_correct`` (f(x') = y at the attack's x'), bool tensors [N]."""
 
-    classification: float
-    adversarial: float
+    clean_correct: torch.Tensor
+    adv_correct: torch.Tensor
+
+    def events(self, kind: str) -> torch.Tensor:
+        """Per example, whether it counts in risk ``kind`` (:data:`KINDS`): misclassified (classification);
+        right but flipped by the attack (adversarial); either (joint, = not robust)."""
+        clean, adv = self.clean_correct, self.adv_correct
+        events = {"classification": ~clean, "adversarial": clean & ~adv, "joint": ~(clean & adv)}
+        if kind not in events:
+            raise ValueError(f"unknown risk {kind!r}; valid: {', '.join(KINDS)}")
+        return events[kind]
+
+    def risk(self, kind: str) -> float:
+        """The fraction of the test set that counts in risk ``kind``."""
+        return self.events(kind).double().mean().item()
+
+    @property
+    def classification(self) -> float:
+        return self.risk("classification")
+
+    @property
+    def adversarial(self) -> float:
+        return self.risk("adversarial")
 
     @property
     def joint(self) -> float:
-        return self.classification + self.adversarial
+        """Classification + adversarial risk (Fig. 3: "computed by adding both")."""
+        return self.risk("joint")
+
+
+def pooled(runs: Sequence[Risks], kind: str) -> stats.Estimate:
+    """Risk ``kind`` in % over the evaluations of ``runs`` (e.g. the trials of one Table 1 entry) pooled,
+    with its 95% Wilson interval."""
+    return 100 * stats.proportion(torch.cat([r.events(kind) for r in runs]))
+
+
+def difference(a: Risks | Sequence[Risks], b: Risks | Sequence[Risks], kind: str) -> stats.Estimate:
+    """Risk ``kind`` of a minus that of b, in points, with Newcombe's paired 95% interval: both are measured
+    on the same test points (sequences are paired trial by trial, their outcomes pooled)."""
+    a, b = ([a] if isinstance(a, Risks) else list(a)), ([b] if isinstance(b, Risks) else list(b))
+    if len(a) != len(b):
+        raise ValueError(f"paired risks need as many runs on each side, got {len(a)} and {len(b)}")
+    return 100 * stats.paired_difference(torch.cat([r.events(kind) for r in a]),
+                                         torch.cat([r.events(kind) for r in b]))
 
 
 @store.memoized
 def risks(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float, steps: int, step_size: float,
-          batch_size: int = 1000) -> Risks:
+          clip: tuple[float, float] | None = (0.0, 1.0), batch_size: int = 1000) -> Risks:
     """Classification and adversarial risk (Definition 2, base classifier = label) of ``model`` on (x, y),
     the adversarial examples by PGD-``steps`` with ``step_size`` (l_inf, one random start, inputs kept in
-    [0, 1]). Memoized (``tradeoffs.store.memoized``): a warm run reads the risks of the same model and
-    data."""
-    wrong_clean, flipped = 0, 0
-    for xb, yb in zip(x.split(batch_size), y.split(batch_size)):
-        with torch.no_grad():
-            clean_ok = evaluate.predict(model(xb)) == yb
-        x_adv = attacks.pgd(model, xb, yb, eps=eps, steps=steps, step_size=step_size)
-        evaluate.check_threat_model(x_adv, xb, eps=eps, norm="linf", clip=(0.0, 1.0), source="PGD")
-        with torch.no_grad():
-            adv_ok = evaluate.predict(model(x_adv)) == yb
-        wrong_clean += int((~clean_ok).sum())
-        flipped += int((clean_ok & ~adv_ok).sum())
-    return Risks(classification=wrong_clean / len(x), adversarial=flipped / len(x))
+    the box ``clip``; None: the eps-ball only, as the projection of the paper's Sec. 7). Memoized
+    (``tradeoffs.store.memoized``): a warm run reads the risks of the same model and data."""
+    adv = evaluate.robust_correct(model, x, y, eps=eps, attack="pgd", steps=steps, step_size=step_size,
+                                  clip=clip, batch_size=batch_size, show_progress=False)
+    return _on_the_same_points(model, x, y, adv)
+
+
+@store.memoized
+def strong_risks(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float, apgd_steps: int,
+                 targets: int, steps: int, restarts: int) -> Risks:
+    """:func:`risks` with the adversarial examples of the strong evaluation
+    (``tradeoffs.evaluate.strong_attack``: the per-example worst case of APGD-CE, APGD-T with ``targets``
+    target classes, ``apgd_steps`` iterations each, and PGD-``steps`` x ``restarts``; l_inf, inputs in
+    [0, 1]): the check that PGD did not underestimate the adversarial risk. Memoized like :func:`risks`."""
+    adv = evaluate.robust_correct(model, x, y, eps=eps, attack="strong", apgd_steps=apgd_steps,
+                                  apgd_targets=targets, steps=steps, restarts=restarts, show_progress=False)
+    return _on_the_same_points(model, x, y, adv)
+
+
+def _on_the_same_points(model: nn.Module, x: torch.Tensor, y: torch.Tensor, adv: torch.Tensor) -> Risks:
+    """The risks from the attack's outcomes ``adv`` and the clean ones on the same points (a dry run,
+    ``tradeoffs.dryrun``, attacks only the first few)."""
+    return Risks(clean_correct=evaluate.correct(model, x[:len(adv)], y[:len(adv)]), adv_correct=adv)
 
 
 def train_joint(*, architecture: str, x: torch.Tensor, y: torch.Tensor, lam: float, eps: float, trial: int,
@@ -90,14 +144,16 @@ def train_joint(*, architecture: str, x: torch.Tensor, y: torch.Tensor, lam: flo
 
 def lambda_sweep(*, lambdas: Sequence[float], trials: int, eps: float, x_train: torch.Tensor,
                  y_train: torch.Tensor, x_test: torch.Tensor, y_test: torch.Tensor, settings,
-                 device: torch.device, desc: str, **model_kw) -> dict[tuple[float, int], Risks]:
-    """Train one model per (lambda, trial) and measure its risks (PGD as in ``settings``): Table 1, Fig. 3."""
+                 device: torch.device, desc: str, clip: tuple[float, float] | None = (0.0, 1.0),
+                 **model_kw) -> dict[tuple[float, int], Risks]:
+    """Train one model per (lambda, trial) and measure its risks (PGD as in ``settings``, inputs in the box
+    ``clip``): Table 1, Fig. 3."""
     out = {}
     for lam, trial in progress([(lam, t) for lam in lambdas for t in range(trials)], desc=desc):
         model = train_joint(x=x_train, y=y_train, lam=lam, eps=eps, trial=trial, settings=settings,
                             device=device, **model_kw)
         out[(lam, trial)] = risks(model, x_test, y_test, eps=eps, steps=settings.eval_steps,
-                                  step_size=settings.eval_step_size)
+                                  step_size=settings.eval_step_size, clip=clip)
     return out
 
 
@@ -109,7 +165,7 @@ def summarize(results: dict[tuple[float, int], Risks]) -> dict[float, dict[str, 
         table[lam] = {kind: (float(np.mean([getattr(r, kind) for r in rows])),
                              float(np.std([getattr(r, kind) for r in rows],
                                           ddof=1)) if len(rows) > 1 else float("nan"))
-                      for kind in ("classification", "adversarial", "joint")}
+                      for kind in KINDS}
     return table
 
 
