@@ -166,6 +166,22 @@ def test_matching_the_representation_moves_towards_it(build):
         before = (g(x_start) - g(x_target)).norm(dim=1)
         after = (g(z) - g(x_target)).norm(dim=1)
     assert (after < before).all() and z.min() >= 0 and z.max() <= 1
+    residual = features.representation_residual(model, z, x_target)
+    assert torch.allclose(residual, after / g(x_target).norm(dim=1).detach())
+    assert torch.equal(features.representation_residual(model, x_target, x_target), torch.zeros(4))
+
+
+def test_evaluate_row_keeps_per_example_outcomes(mnist_mlp):
+    """Natural and relabelled outcomes on every test point, robust ones on the first robust_size; the
+    percentages are their means, and a larger radius leaves fewer points correct."""
+    model, x, y = mnist_mlp
+    row = features.evaluate_row(model, x[:300], y[:300], (0.5, 2.0), attack_steps=5, relabel=True,
+                                robust_size=100)
+    assert row.correct.shape == (300,) and row.relabelled_correct.shape == (300,)
+    assert all(c.shape == (100,) and c.dtype == torch.bool for c in row.robust_correct.values())
+    assert row.accuracy == pytest.approx(100 * row.correct.double().mean().item())
+    assert row.robust[2.0] < row.robust[0.5] <= 100 * row.correct[:100].double().mean().item()
+    assert not (row.correct & row.relabelled_correct).any()       # y and (y + 1) mod 10 never both right
 
 
 def test_representation_dataset_keeps_labels_and_starts_elsewhere(mlp_and_images):

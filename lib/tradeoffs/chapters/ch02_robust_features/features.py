@@ -13,7 +13,8 @@ App. C).
   ``gradient_share_on_digit``.
 * The datasets of 002 App. C: the robust dataset D_R and the non-robust D_NR (Fig. 5: match a model's
   representation from another training image), D_rand and D_det (Fig. 6: targeted l2 PGD, relabelled):
-  ``representation``, ``match_representation``, ``representation_dataset``, ``targeted_dataset``.
+  ``representation``, ``match_representation``, ``representation_residual``, ``representation_dataset``,
+  ``targeted_dataset``.
 """
 
 from __future__ import annotations
@@ -229,6 +230,15 @@ def match_representation(model: nn.Module, x_target: Tensor, x_start: Tensor, *,
     return z.detach()
 
 
+def representation_residual(model: nn.Module, x_r: Tensor, x: Tensor) -> Tensor:
+    """How well Eq. (5) was solved, per example: ||g(x_r) - g(x)||_2 / ||g(x)||_2 for the model's
+    representation g (0: matched exactly)."""
+    g = representation(model)
+    with attacks.eval_mode(model), torch.no_grad():
+        target = g(x)
+        return (g(x_r) - target).norm(dim=1) / target.norm(dim=1).clamp_min(1e-12)
+
+
 @store.memoized
 def representation_dataset(model: nn.Module, x: Tensor, y: Tensor, *, steps: int, step_size: float,
                            seed: int = 0, batch_size: int = 500) -> Tensor:
@@ -322,12 +332,30 @@ def trained_classifier(name: str, x: Tensor, y: Tensor, training: Training, *,
 
 @dataclass
 class IlyasResult:
-    """One row of 002 Tables 7, 9, 10: test accuracy, robust accuracies (l2 PGD) and, for D_det, the accuracy
-    on the relabelled test set t(y) = (y + 1) mod C. Accuracies in %."""
+    """One row of 002 Tables 7, 9, 10 as per-example outcomes (bool tensors): correct on the natural test
+    images, still correct under l2 PGD at each eps (on the first ``len(robust[eps])`` of them) and, for D_det,
+    correct on the relabelled test set t(y) = (y + 1) mod C. ``tradeoffs.stats`` turns them into intervals
+    and paired differences; the properties give the accuracies in %."""
 
-    accuracy: float
-    robust: dict[float, float]
-    relabelled: float | None = None
+    correct: Tensor
+    robust_correct: dict[float, Tensor]
+    relabelled_correct: Tensor | None = None
+
+    @property
+    def accuracy(self) -> float:
+        return _percent(self.correct)
+
+    @property
+    def robust(self) -> dict[float, float]:
+        return {e: _percent(c) for e, c in self.robust_correct.items()}
+
+    @property
+    def relabelled(self) -> float | None:
+        return None if self.relabelled_correct is None else _percent(self.relabelled_correct)
+
+
+def _percent(outcomes: Tensor) -> float:
+    return 100 * outcomes.double().mean().item()
 
 
 def ilyas_datasets(x: Tensor, y: Tensor, standard_model: nn.Module, robust_model: nn.Module, protocol,
@@ -348,13 +376,15 @@ def ilyas_datasets(x: Tensor, y: Tensor, standard_model: nn.Module, robust_model
 
 
 def evaluate_row(model: nn.Module, x: Tensor, y: Tensor, eval_eps: tuple[float, ...], attack_steps: int,
-                 relabel: bool = False, classes: int = 10) -> IlyasResult:
-    """Test accuracy, l2 PGD robust accuracy at each eps (PGD-``attack_steps``, step 2.5 eps / steps, one
-    random start), and the relabelled-test accuracy when ``relabel``."""
-    robust = {e: 100 * evaluate.robust_accuracy(model, x, y, eps=e, norm="l2", steps=attack_steps,
-                                                show_progress=False) for e in eval_eps}
-    relabelled = 100 * evaluate.accuracy(model, x, (y + 1) % classes) if relabel else None
-    return IlyasResult(100 * evaluate.accuracy(model, x, y), robust, relabelled)
+                 relabel: bool = False, classes: int = 10, robust_size: int | None = None) -> IlyasResult:
+    """Per-example outcomes of ``model`` on the test set (x, y): natural (and, when ``relabel``, relabelled)
+    on all of it, l2 PGD-``attack_steps`` (step 2.5 eps / steps, one random start) at each eps on the first
+    ``robust_size`` points (default: all)."""
+    xr, yr = x[:robust_size], y[:robust_size]
+    robust = {e: evaluate.robust_correct(model, xr, yr, eps=e, norm="l2", steps=attack_steps,
+                                         show_progress=False) for e in eval_eps}
+    relabelled = evaluate.correct(model, x, (y + 1) % classes) if relabel else None
+    return IlyasResult(evaluate.correct(model, x, y), robust, relabelled)
 
 
 def training_settings(protocol, method: str, seed: int = 0) -> Training:

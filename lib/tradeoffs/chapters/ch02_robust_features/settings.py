@@ -17,7 +17,7 @@ class IlyasProtocol:
 
     architecture: str                     # "mlp" (784-256-256-10) or a tradeoffs.models name
     train_size: int                       # training images (the first ones of the split)
-    test_size: int                        # test images for every evaluation
+    test_size: int                        # test images attacked (natural accuracy: the whole test set)
     epochs: int                           # standard training (D and each constructed dataset)
     lr: float
     batch_size: int
@@ -67,7 +67,7 @@ SETTINGS = {
         large_eps_steps=50, mle_monte_carlo=200_000, mle_kappas=(1.5, 2, 5, 10, 30, 100, 300, 1000),
         network_claims=True, cifar10=None,
         mnist=IlyasProtocol(
-            architecture="mlp", train_size=2_000, test_size=500, epochs=20, lr=0.1, batch_size=128,
+            architecture="mlp", train_size=2_000, test_size=2_000, epochs=20, lr=0.1, batch_size=128,
             weight_decay=5e-4, milestones=(15,), robust_epochs=15, robust_eps=1.5, robust_steps=5,
             robust_step_size=0.4, eval_eps=(0.75, 1.5), attack_steps=10, representation_steps=100,
             representation_step_size=0.15, targeted_eps=4.0, targeted_steps=20,
