@@ -185,12 +185,23 @@ def test_paper_table_cells_are_ours_paper_and_a_mark_at_the_papers_precision(res
     key = "gaussian.table1.sigma3_6."
     cells = {("standard", "std"): claims.claim(key + "standard_training.std_error", 0.08765),
              ("standard", "adv"): claims.claim(key + "standard_training.adv_error", 12.0),
-             ("adversarial", "std"): claims.claim(key + "adversarial_training.std_error", None)}
+             ("adversarial", "std"): claims.claim(key + "adversarial_training.std_error", None),
+             ("adversarial", "adv"): claims.claim(key + "adversarial_training.adv_error", 5.58)}
     text = claims.paper_table(cells, corner="method")
     lines = text.splitlines()
     assert lines[0] == "| method | std | adv |"
     assert lines[2] == "| standard | 0.09 (0.09) ✓ | 12.00 (10.41) ✗ |"
-    assert lines[3] == "| adversarial | not run (0.25) |  |"
+    assert lines[3] == "| adversarial | not run (0.25) | 5.58 (5.58) ✓ |"
     assert "values in %" in text and ":::{dropdown}" in text and "| tolerance |" not in lines[0]
     assert claims.paper_cell({"paper": 0.5, "ours": 1e-14, "relation": "=", "tol": 0.05, "interval": None,
                               "status": "differs", "unit": "%"}) == "0.0 (0.5) ✗"
+
+
+def test_paper_table_folds_the_rows_not_run_into_one_line(results):
+    claims.start_record("01_test", "smoke")
+    key = "gaussian.table1.sigma3_6."
+    cells = {("standard", "std"): claims.claim(key + "standard_training.std_error", 0.09),
+             ("adversarial", "std"): claims.claim(key + "adversarial_training.std_error", None,
+                                                  why="skipped")}
+    text = claims.paper_table(cells)
+    assert "| adversarial |" not in text and "Rows not run (skipped): adversarial." in text

@@ -787,3 +787,56 @@ def test_every_widget_has_a_static_fallback(site):
                 if "application/vnd.jupyter.widget-view+json" in data:
                     assert {"image/png", "image/svg+xml", "text/html"} & set(data), (
                         f"{path.name} cell {i}: a widget with no static fallback (add a figure output)")
+
+
+FIGURE = re.compile(r"<figure\b[^>]*>(.*?)</figure>", re.DOTALL)
+
+
+def chapter_figures(page_html: str) -> tuple[list[str], list[str]]:
+    """(figures, images outside a figure) of a chapter page; the Colab badge is not a figure."""
+    figures = FIGURE.findall(page_html)
+    outside = [img for img in re.findall(r"<img\b[^>]*>", FIGURE.sub("", page_html))
+               if "colab" not in img.lower()]
+    return figures, outside
+
+
+def figure_problems(page_html: str) -> list[str]:
+    """What a reader misses about a chapter's figures: an image shown without a numbered caption, a figure
+    without a number or caption text, an image whose alt text does not describe it."""
+    figures, outside = chapter_figures(page_html)
+    problems = [f"an image outside a numbered figure: {img[:80]}" for img in outside]
+    for figure in figures:
+        caption = re.search(r"<figcaption>(.*?)</figcaption>", figure, re.DOTALL)
+        number = caption and re.search(r'class="caption-number">Fig\. \d+', caption[1])
+        text = caption and html.unescape(re.sub(r"<[^>]+>", " ", caption[1])).split()
+        alt = re.search(r'<img\b[^>]*\balt="([^"]*)"', figure)
+        if not (number and len(text or []) > 6):
+            problems.append(f"a figure without a number and a caption: {figure[:80]}")
+        if not alt or len(alt[1].split()) < 8:
+            problems.append(f"a figure whose alt text does not describe it: {alt[1] if alt else 'none'!r}")
+    return problems
+
+
+def test_chapter_figures_are_numbered_captioned_and_described(site):
+    html_root = site[0]
+    problems, count = {}, 0
+    for name in chapter_pages(html_root):
+        page = (html_root / "book" / "chapters" / f"{name}.html").read_text()
+        count += len(chapter_figures(page)[0])
+        if found := figure_problems(page):
+            problems[name] = found
+    assert not problems, "\n".join(f"{name}:\n  " + "\n  ".join(found) for name, found in problems.items())
+    assert count >= 5 * len(chapter_pages(html_root)) // 2, f"only {count} figures in the chapters"
+
+
+def test_the_figure_check_sees_a_bare_image_and_a_figure_without_caption_or_alt():
+    bare = '<p><img alt="" src="a.svg" /></p>'
+    no_caption = '<figure class="align-default" id="x"><img alt="A plot." src="b.svg" /></figure>'
+    good = ('<figure id="y"><img alt="A line rising from the lower left to the upper right corner." '
+            'src="c.svg" /><figcaption><p><span class="caption-number">Fig. 3 </span><span '
+            'class="caption-text">The errors of every hyperplane, for two settings.</span></p></figcaption>'
+            '</figure>')
+    assert figure_problems(good) == []
+    found = figure_problems(bare + no_caption + good)
+    assert len(found) == 3 and found[0].startswith("an image outside")
+    assert "without a number" in found[1] and "alt text" in found[2]

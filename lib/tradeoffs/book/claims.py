@@ -416,22 +416,27 @@ def paper_cell(c: Claim | dict, decimals: int | None = None) -> str:
 def paper_table(cells: dict[tuple[str, str], Claim | dict], *, corner: str = "", note: str = "") -> str:
     """A claims table in the paper's shape: `cells` maps (row label, column label) to a claim, in order; each
     cell is :func:`paper_cell`. Below it: the unit (when every claim has the same), what the marks mean, and
-    the full claims table (interval, tolerance, reason) in a collapsed block. Every number of the table has
+    the full claims table (interval, tolerance, reason) in a collapsed block. Every number of a column has
     the precision of the most precise number the paper printed in it (8.50 beside 8.62, not 8.5)."""
     from tradeoffs.book.style import markdown_table
 
     cells = {key: asdict(c) if isinstance(c, Claim) else c for key, c in cells.items()}
     claims = list(cells.values())
-    decimals = max(_paper_decimals(c) for c in claims)
     rows = list(dict.fromkeys(r for r, _ in cells))
     columns = list(dict.fromkeys(col for _, col in cells))
-    body = [[r, *(paper_cell(cells[(r, col)], decimals) if (r, col) in cells else "" for col in columns)]
-            for r in rows]
+    decimals = {col: max(_paper_decimals(c) for (_, k), c in cells.items() if k == col) for col in columns}
+    skipped = [r for r in rows if all(c["status"] == "not-run" for (row, _), c in cells.items() if row == r)]
+    body = [[r, *(paper_cell(cells[(r, col)], decimals[col]) if (r, col) in cells else "" for col in columns)]
+            for r in rows if r not in skipped]
+    if skipped:  # rows this profile did not run at all: one line, with the reason, not a row of "not run"
+        reasons = "; ".join(dict.fromkeys(c.get("reason", "") for (r, _), c in cells.items() if r in skipped))
+        note = (note + " " if note else "") + f"Rows not run ({reasons}): {', '.join(skipped)}."
     units = {c["unit"] for c in claims}
     unit = f"values in {units.pop()}; " if len(units) == 1 and "" not in units else ""
     legend = (f"{note + ' ' if note else ''}Each cell: ours (paper), {unit}✓ reproduced, ✗ differs, "
               "? inconclusive (the rule and tolerance of each are in the table below).")
-    return "\n\n".join([markdown_table([corner, *columns], body), legend,
+    table = [markdown_table([corner, *columns], body)] if body else []
+    return "\n\n".join([*table, legend,
                         ":::{dropdown} How each cell was judged: intervals, tolerances, reasons",
                         claims_table(claims), ":::"])
 
