@@ -152,7 +152,7 @@ def _ch04(s) -> dict[str, float]:
     smallcnn = MNIST_TRAIN * (b.natural_epochs + b.epochs * ((b.steps + 1) + (b.steps + 2)))
     strong = s.strong_apgd_steps * (1 + s.strong_targets) + s.strong_apgd_steps * s.strong_restarts
     smallcnn += (3 * MNIST_TEST * s.robust_eval_steps + s.pgd_long_test * s.pgd_long_steps
-                 + 2 * s.strong_test * strong)
+                 + 2 * s.strong_test * strong + 2 * s.curve_test * sum(s.curve_steps))
     cifar_eval = CIFAR_TEST if s.cifar_test is None else s.cifar_test
     resnet = len(s.sweep_betas) * (CIFAR_TRAIN * 100 * (10 + 2) + cifar_eval * 20) if s.cifar else 0
     wrn = (CIFAR_TRAIN * 100 * ((10 + 1) + 2 * (10 + 2)) + cifar_eval * (3 * 20 + 2 * 1000)) if s.cifar else 0
